@@ -3,25 +3,43 @@
 #ifndef VIGIL_DAEMON_CONFIG_H
 #define VIGIL_DAEMON_CONFIG_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/err.h"
 #include "tezos/encoding.h"
 #include "tezos/request.h"
 
 #define VG_MAX_CHAINS 16
+#define VG_CONFIG_FILE_MAX (1024 * 1024) /* config files above 1 MiB are refused before parsing */
+#define VG_CONFIG_KEYS_MAX 1024           /* authorized_keys entries per list */
+
+/* A client public key from an `authorized_keys` list, with its hash (what request
+ * authentication yields and what the per-key check compares). */
+typedef struct {
+    vg_key_type type;
+    uint8_t pk[VG_PUBKEY_MAX];
+    size_t pk_len;
+    vg_pkh pkh;
+} vg_config_pubkey;
 
 typedef struct {
     char name[64];
     char driver[32];
     /* file driver: path of the secret file (env-expanded); other drivers read their own keys later */
     char file[1024];
+    /* The vault's `config:` node as JSON, every scalar env-expanded and kept as a JSON string
+     * (YAML null -> JSON null). Owned by the config; NULL when absent. Drivers other than `file`
+     * read their options from here. */
+    json_t *raw;
+    int line;                      /* line of the vault entry, for the driver's own error messages */
 } vg_vault_config;
 
 typedef struct {
     vg_pkh pkh;
-    char pkh_text[40];
+    char pkh_text[VG_B58_MAX];     /* sized for vg_pkh_format */
     bool allowed_requests[VG_REQ_KIND_COUNT];
     /* generic operation kinds allowed; index = vg_op_kind index */
     bool *allowed_ops;             /* vg_op_kind_count() entries */
@@ -30,6 +48,13 @@ typedef struct {
     uint8_t allowed_chains[VG_MAX_CHAINS][4];
     bool allow_proof_of_possession;
     bool log_payloads;
+    /* per-key `authorized_keys`: only these authenticated clients may use the key (0 = any) */
+    size_t n_authorized_keys;
+    vg_config_pubkey *authorized_keys;
+    /* per-key `jwt_users` (stored; a non-empty list is refused while JWT is unsupported) */
+    size_t n_jwt_users;
+    char **jwt_users;
+    int line;                      /* line of the `tezos:` entry (0 if not from a file) */
 } vg_policy;
 
 typedef struct {
@@ -42,11 +67,19 @@ typedef struct {
     size_t n_policies;
     vg_policy *policies;
     char watermark_driver[32];     /* default "file" */
+    json_t *watermark_config;      /* watermark.config as JSON (env-expanded), NULL if absent */
+    /* server.authorized_keys: when n > 0 every sign / PoP request must be authenticated (§5.1) */
+    size_t n_authorized_keys;
+    vg_config_pubkey *authorized_keys;
 } vg_config;
 
-/* Loads and validates path. On error the message names file:line and the offending key. */
+/* Loads and validates path (a regular file of at most VG_CONFIG_FILE_MAX bytes). *cfg is
+ * overwritten (it must not hold an unfreed config) and is filled only on success; the caller
+ * frees it with vg_config_free. Errors: VG_E_NOTFOUND (no such file), VG_E_INVALID (everything
+ * else) with "<path>:<line>: <key>: <what>". Logs each key's effective policy at INFO. */
 int vg_config_load(const char *path, vg_config *cfg, vg_err *err);
-/* Parses a YAML document held in memory (tests, fuzzing); name is used in error messages. */
+/* Parses a YAML document held in memory (tests, fuzzing); name is used in error messages and
+ * copied to cfg->path. Same contract as vg_config_load, without the INFO policy summary. */
 int vg_config_parse(const char *yaml, size_t len, const char *name, vg_config *cfg, vg_err *err);
 /* Defaults only (no file): base_dir ~/.vigil (or $VIGIL_BASE_DIR), 127.0.0.1 listeners. */
 void vg_config_defaults(vg_config *cfg);
@@ -56,10 +89,22 @@ void vg_config_free(vg_config *cfg);
 const vg_policy *vg_config_policy(const vg_config *cfg, const vg_pkh *pkh);
 
 /* Checks a decoded request against a policy. Refusals are VG_E_FORBIDDEN with Signatory's message:
- *   chain `NetX...' is not allowed | request kind `block' is not allowed | operation `ballot:yay' is not allowed */
+ *   chain `NetX...' is not allowed | request kind `block' is not allowed | operation `ballot:yay' is not allowed
+ * Same as vg_policy_check_client(p, req, NULL, err): a key with per-key authorized_keys is refused
+ * ("authentication required"), so a server with client authentication must call _check_client. */
 int vg_policy_check(const vg_policy *p, const vg_request *req, vg_err *err);
-/* Default policy (pkh listed with a null value): block, preattestation, attestation. */
+/* The full §3.3 order: chain, client (per-key authorized_keys; client = authenticated client's
+ * pkh or NULL: "authentication required" / "client `tz1...' is not allowed"), request kind, operations. */
+int vg_policy_check_client(const vg_policy *p, const vg_request *req, const vg_pkh *client, vg_err *err);
+/* Default policy (pkh listed with a null value): block, preattestation, attestation. Overwrites *p
+ * (which must not hold allocations); allowed_ops is allocated (NULL only if out of memory, which
+ * every function here treats as "no operation allowed"). Free with vg_policy_free. */
 void vg_policy_init_default(vg_policy *p);
+/* Frees what *p owns and zeroes it. NULL-safe. */
 void vg_policy_free(vg_policy *p);
+/* One line for logs and `list`: "allow block, preattestation, attestation; generic: transaction,
+ * ballot:yay; chains: NetXdQprcVkpaWU; proof of possession; log payloads; clients: 2" or
+ * "allow nothing". Returns the length written (truncated to cap - 1). */
+size_t vg_policy_describe(const vg_policy *p, char *out, size_t cap);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/reader.h"
 
 typedef enum {
     VG_REQ_BLOCK = 0,
@@ -50,7 +51,21 @@ typedef struct {
 } vg_request;
 
 /* version: Signatory's signing version (0, 1, 2); 1 selects the proto-022 rules (no pack, no BLS
- * tags 40/41, tag 23 reported as attestation). */
+ * tags 40/41, tag 23 reported as attestation), any other value the latest (proto 023/024) rules.
+ * Block and consensus requests must end exactly where their content ends (trailing bytes are refused);
+ * a generic request needs 1..VG_OPS_MAX operations. Every failure is VG_E_INVALID with a message naming
+ * the offset; *out is zeroed on entry and left zeroed on failure. */
 int vg_request_decode(const uint8_t *msg, size_t len, int version, vg_request *out, vg_err *err);
+
+/* Wire decoders shared by request.c and operations.c (exposed for tests and fuzzing). Each reads
+ * from r, fails with VG_E_INVALID and a message naming the offset, and takes NULL for unwanted outputs. */
+
+/* Unsigned Tenderbake block header (shell + protocol data). round = last 4 bytes of the fitness. */
+int vg_op_block_header_decode(vg_reader *r, int32_t *level, int32_t *round);
+/* Body of consensus operation tag 20, 21, 23 (slot first) or 40, 41 (BLS mode, no slot). */
+int vg_op_consensus_decode(vg_reader *r, uint8_t tag, int32_t *level, int32_t *round);
+/* One operation of a generic request (tag + body) under the given signing version; out->kind is
+ * always a listed kind (< vg_op_kind_count()). Consensus operations are refused. */
+int vg_op_contents_decode(vg_reader *r, int version, vg_op *out);
 
 #endif

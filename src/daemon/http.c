@@ -1,0 +1,344 @@
+#include "daemon/http.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/hex.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/secmem.h"
+#include "daemon/metrics.h"
+
+struct vg_http {
+    vg_signer *signer;
+    struct MHD_Daemon *main_daemon;
+    struct MHD_Daemon *utility_daemon;
+};
+
+/* Per-request state while the body arrives. */
+typedef struct {
+    char *body;
+    size_t len;
+    bool too_large;
+} request_ctx;
+
+static const char json_content_type[] = "application/json; charset=utf-8";
+
+static enum MHD_Result send_buffer(struct MHD_Connection *c, unsigned status, const char *type, char *buf,
+                                   size_t len)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(buf);
+        return MHD_NO;
+    }
+    if (type != NULL)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *v)
+{
+    size_t len;
+    char *text = vg_json_dump_line(v, &len);
+    json_decref(v);
+    if (text == NULL)
+        return MHD_NO;
+    return send_buffer(c, status, json_content_type, text, len);
+}
+
+/* Octez remote-signer error shape, as Signatory answers on the main server. */
+static enum MHD_Result send_error(struct MHD_Connection *c, const vg_err *err)
+{
+    json_t *body = json_pack("[{s:s, s:s, s:s}]", "id", "failure", "kind", "temporary", "msg", err->msg);
+    return send_json(c, (unsigned)vg_err_http_status(err->kind), body);
+}
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *text)
+{
+    char *copy = strdup(text);
+    if (copy == NULL)
+        return MHD_NO;
+    return send_buffer(c, status, text[0] ? "text/plain; charset=utf-8" : NULL, copy, strlen(copy));
+}
+
+/* Routes are /keys/{pkh}, /bls_prove_possession/{pkh}, /authorized_keys; a path variable is one
+ * non-empty segment. Returns the route id or -1, and points *arg at the variable. */
+enum { ROUTE_KEYS, ROUTE_POP, ROUTE_AUTHORIZED_KEYS };
+
+static int route(const char *url, const char **arg)
+{
+    static const struct {
+        const char *prefix;
+        int id;
+    } with_arg[] = {{"/keys/", ROUTE_KEYS}, {"/bls_prove_possession/", ROUTE_POP}};
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = strlen(with_arg[i].prefix);
+        if (strncmp(url, with_arg[i].prefix, n) == 0 && url[n] != '\0' && strchr(url + n, '/') == NULL) {
+            *arg = url + n;
+            return with_arg[i].id;
+        }
+    }
+    if (strcmp(url, "/authorized_keys") == 0)
+        return ROUTE_AUTHORIZED_KEYS;
+    return -1;
+}
+
+static void count_sign_request(const char *pkh, unsigned status, double ms)
+{
+    char labels[160];
+    vg_pkh parsed;
+    snprintf(labels, sizeof labels, "address=\"%s\",status=\"%u\"",
+             vg_pkh_parse(pkh, &parsed, NULL) == 0 ? pkh : "unknown", status);
+    vg_metrics_inc("sign_handler_requests_total", labels, 1);
+    vg_metrics_observe("sign_handler_request_duration_milliseconds", labels, ms);
+}
+
+static unsigned handle_sign(vg_http *h, struct MHD_Connection *c, const char *pkh, request_ctx *ctx,
+                            enum MHD_Result *ret)
+{
+    vg_err err = {0};
+    int version = vg_signing_version_parse(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "version"));
+    if (ctx->too_large) {
+        vg_fail(&err, VG_E_INVALID, "request body too large: limit is %d bytes", VG_HTTP_BODY_MAX);
+        goto fail;
+    }
+    json_error_t jerr;
+    json_t *body = json_loadb(ctx->body != NULL ? ctx->body : "", ctx->len, JSON_DECODE_ANY, &jerr);
+    if (body == NULL || !json_is_string(body)) {
+        vg_fail(&err, VG_E_INVALID, body == NULL ? "invalid JSON body: %s" : "body must be a JSON string of hex%s",
+                body == NULL ? jerr.text : "");
+        json_decref(body);
+        goto fail;
+    }
+    uint8_t *msg = NULL;
+    size_t msglen = 0;
+    int rc = vg_hex_decode(json_string_value(body), json_string_length(body), &msg, &msglen, &err);
+    json_decref(body);
+    if (rc < 0)
+        goto fail;
+    char sig[VG_B58_MAX];
+    rc = vg_signer_sign(h->signer, pkh, msg, msglen, version, sig, &err);
+    free(msg);
+    if (rc < 0)
+        goto fail;
+    *ret = send_json(c, 200, json_pack("{s:s}", "signature", sig));
+    return 200;
+fail:
+    *ret = send_error(c, &err);
+    return (unsigned)vg_err_http_status(err.kind);
+}
+
+static enum MHD_Result handle_main(vg_http *h, struct MHD_Connection *c, const char *url, const char *method,
+                                   request_ctx *ctx)
+{
+    const char *arg = NULL;
+    int r = route(url, &arg);
+    if (r < 0)
+        return send_text(c, 404, "404 page not found\n");
+    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    vg_err err = {0};
+    char out[VG_B58_MAX];
+    switch (r) {
+    case ROUTE_KEYS:
+        if (post) {
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            enum MHD_Result ret;
+            unsigned status = handle_sign(h, c, arg, ctx, &ret);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            count_sign_request(arg, status,
+                               (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+            return ret;
+        }
+        if (!get)
+            break;
+        if (vg_signer_public_key(h->signer, arg, out, &err) < 0)
+            return send_error(c, &err);
+        return send_json(c, 200, json_pack("{s:s}", "public_key", out));
+    case ROUTE_POP:
+        if (!get)
+            break;
+        if (vg_signer_prove_possession(h->signer, arg, out, &err) < 0)
+            return send_error(c, &err);
+        return send_json(c, 200, json_pack("{s:s}", "bls_prove_possession", out));
+    case ROUTE_AUTHORIZED_KEYS:
+        if (!get)
+            break;
+        return send_json(c, 200, json_object());
+    }
+    return send_text(c, 405, "");
+}
+
+static enum MHD_Result on_main_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                       const char *version, const char *upload_data, size_t *upload_size,
+                                       void **con_cls)
+{
+    request_ctx *ctx = *con_cls;
+    if (ctx == NULL) {
+        ctx = calloc(1, sizeof *ctx);
+        if (ctx == NULL)
+            return MHD_NO;
+        *con_cls = ctx;
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        /* Bounded body: past the limit, keep draining but remember to answer 400. */
+        if (ctx->too_large || ctx->len + *upload_size > VG_HTTP_BODY_MAX) {
+            ctx->too_large = true;
+        } else {
+            char *grown = realloc(ctx->body, ctx->len + *upload_size + 1);
+            if (grown == NULL)
+                return MHD_NO;
+            ctx->body = grown;
+            memcpy(ctx->body + ctx->len, upload_data, *upload_size);
+            ctx->len += *upload_size;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    return handle_main(cls, c, url, method, ctx);
+}
+
+static void on_request_done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode t)
+{
+    request_ctx *ctx = *con_cls;
+    if (ctx == NULL)
+        return;
+    free(ctx->body);
+    free(ctx);
+    *con_cls = NULL;
+}
+
+static enum MHD_Result on_utility_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                          const char *version, const char *upload_data, size_t *upload_size,
+                                          void **con_cls)
+{
+    if (*upload_size > 0) {
+        *upload_size = 0; /* no utility route takes a body */
+        return MHD_YES;
+    }
+    bool known = strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0;
+    if (!known)
+        return send_text(c, 404, "404 page not found\n");
+    if (strcmp(method, "GET") != 0)
+        return send_text(c, 405, "");
+    if (strcmp(url, "/healthz") == 0)
+        return send_json(c, 200, json_pack("{s:b}", "ready", 1));
+    size_t len;
+    char *text = vg_metrics_render(&len);
+    if (text == NULL)
+        return MHD_NO;
+    return send_buffer(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+int vg_parse_listen_address(const char *addr, char *host, size_t hostcap, unsigned *port, vg_err *err)
+{
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL || colon[1] == '\0')
+        return vg_fail(err, VG_E_INVALID, "address `%s': expected host:port", addr);
+    const char *h = addr;
+    size_t hlen = (size_t)(colon - addr);
+    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    }
+    if (hlen >= hostcap)
+        return vg_fail(err, VG_E_INVALID, "address `%s': host too long", addr);
+    char *end;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (*end != '\0' || p > 65535)
+        return vg_fail(err, VG_E_INVALID, "address `%s': bad port", addr);
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (unsigned)p;
+    return 0;
+}
+
+static struct MHD_Daemon *listen_on(const char *address, MHD_AccessHandlerCallback handler, void *cls,
+                                    vg_err *err)
+{
+    char host[256];
+    unsigned port;
+    if (vg_parse_listen_address(address, host, sizeof host, &port, err) < 0)
+        return NULL;
+    /* One thread per connection: a request blocked on the durable watermark commit does not hold
+     * up other connections, and concurrent commits share one fdatasync (group commit). */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (host[0] == '\0') {
+        flags |= MHD_USE_DUAL_STACK;
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_addr = in6addr_any;
+        a6->sin6_port = htons((uint16_t)port);
+    } else {
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
+        int gai = getaddrinfo(host, NULL, &hints, &res);
+        if (gai != 0) {
+            vg_fail(err, VG_E_INVALID, "address `%s': %s", address, gai_strerror(gai));
+            return NULL;
+        }
+        memcpy(&ss, res->ai_addr, res->ai_addrlen);
+        if (res->ai_family == AF_INET6) {
+            flags |= MHD_USE_IPv6;
+            ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+        } else {
+            ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+        }
+        freeaddrinfo(res);
+    }
+    struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handler, cls, MHD_OPTION_SOCK_ADDR,
+                                            (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_request_done,
+                                            NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_END);
+    if (d == NULL)
+        vg_fail(err, VG_E_INTERNAL, "cannot listen on %s (address in use or not permitted)", address);
+    return d;
+}
+
+int vg_http_start(vg_signer *signer, const char *address, const char *utility_address, vg_http **out, vg_err *err)
+{
+    vg_http *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return vg_fail(err, VG_E_INTERNAL, "out of memory");
+    h->signer = signer;
+    h->main_daemon = listen_on(address, on_main_request, h, err);
+    if (h->main_daemon != NULL)
+        h->utility_daemon = listen_on(utility_address, on_utility_request, h, err);
+    if (h->utility_daemon == NULL) {
+        vg_http_stop(h);
+        return -1;
+    }
+    *out = h;
+    return 0;
+}
+
+void vg_http_stop(vg_http *h)
+{
+    if (h == NULL)
+        return;
+    if (h->utility_daemon != NULL)
+        MHD_stop_daemon(h->utility_daemon);
+    if (h->main_daemon != NULL)
+        MHD_stop_daemon(h->main_daemon);
+    free(h);
+}
+
+static unsigned bound_port(struct MHD_Daemon *d)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    return info != NULL ? info->port : 0;
+}
+
+unsigned vg_http_port(const vg_http *h) { return bound_port(h->main_daemon); }
+unsigned vg_http_utility_port(const vg_http *h) { return bound_port(h->utility_daemon); }
