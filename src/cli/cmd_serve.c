@@ -36,7 +36,8 @@ static void print_dev_banner(vg_signer *s, unsigned port)
         const char *pkh = vg_signer_key_at(s, 0)->pkh_text;
         fprintf(stdout,
                 "\ntry:\n  curl -s http://127.0.0.1:%u/keys/%s\n"
-                "  curl -s -X POST -d '\"03%064d6c00\"' http://127.0.0.1:%u/keys/%s\n\n",
+                "  curl -s -X POST -d '\"03%064d110000000568656c6c6f\"' http://127.0.0.1:%u/keys/%s\n"
+                "  (a failing_noop saying \"hello\": a message, never valid on chain)\n\n",
                 port, pkh, 0, port, pkh);
     }
     fflush(stdout);
