@@ -7,7 +7,7 @@ if (!file) { console.error('usage: report.mjs RESULTS'); process.exit(2); }
 
 const floor = {};   // `${op}/${threads}` -> {ns, min, max, ops}
 const fsyncs = {};  // mode -> {...}
-const runs = {};    // name -> {...}
+const runAll = {}; // name -> [{...}, ...] (one per repetition)
 const machine = {};
 let vigilCpu = null;
 
@@ -25,7 +25,7 @@ for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
     fsyncs[r.mode] = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, k === 'mode' ? v : +v]));
   } else if (line.startsWith('WRKRUN ')) {
     const r = kv(line.slice(7));
-    runs[r.name] = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, k === 'name' ? v : +v]));
+    (runAll[r.name] ||= []).push(Object.fromEntries(Object.entries(r).map(([k, v]) => [k, k === 'name' ? v : +v])));
   } else if (line.startsWith('MACHINE ')) {
     const rest = line.slice(8);
     const i = rest.indexOf('=');
@@ -33,6 +33,19 @@ for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
   } else if (line.startsWith('VIGILCPU ')) {
     vigilCpu = kv(line.slice(9));
   }
+}
+
+// The repetition with the median ok_rps stands for the run; min/max of ok_rps across repetitions kept.
+const runs = {};
+for (const [name, list] of Object.entries(runAll)) {
+  const sorted = [...list].sort((a, b) => a.ok_rps - b.ok_rps);
+  const med = sorted[Math.floor((sorted.length - 1) / 2)];
+  runs[name] = { ...med, n: list.length, min_rps: sorted[0].ok_rps, max_rps: sorted[sorted.length - 1].ok_rps,
+    // CPU per request (µs) and other load, from the median repetition
+    vigil_us: med.vigil_cpu_s !== undefined && med.requests ? (med.vigil_cpu_s * 1e6) / med.requests : undefined,
+    wrk_us: med.wrk_cpu_s !== undefined && med.requests ? (med.wrk_cpu_s * 1e6) / med.requests : undefined,
+    other: med.busy_s !== undefined && med.ncpu
+      ? Math.max(0, med.busy_s - med.vigil_cpu_s - med.wrk_cpu_s) / (med.duration_s * med.ncpu) : undefined };
 }
 
 const int = (x) => (x === undefined || Number.isNaN(x) ? '–' : Math.round(x).toLocaleString('en-US'));
@@ -77,7 +90,9 @@ p(`| CPUs (\`nproc\`) | ${machine.nproc || '–'} |`);
 p(`| CPU (\`/proc/cpuinfo\`) | ${machine.cpu || '–'} |`);
 p(`| kernel / RAM | ${machine.kernel || '–'} / ${machine.mem || '–'} |`);
 p(`| base dir filesystem | ${machine.fs || '–'} |`);
-p(`| wrk | ${machine.wrk || '–'}, ${machine.duration || '?'} s per run |`);
+p(`| wrk | ${machine.wrk || '–'}, ${machine.duration || '?'} s per run, ${machine.reps || '?'} repetitions of each throughput run (median shown) |`);
+p(`| vigil arguments | ${machine.vigil_args || '–'} |`);
+p(`| load average at start / end | ${machine.load_start || '–'} / ${machine.load_end || '–'} |`);
 p();
 
 p('## Summary');
@@ -109,6 +124,11 @@ for (const kind of ['tz1', 'tz2', 'tz3', 'tz4']) {
   row(kind, 'attestation + watermark, 32 keys, c=32', `wm_${kind}_32keys_c32`, `${kind}_sign/2`, 'wm');
 }
 p();
+const noisy = Object.entries(runs).filter(([n, r]) => !n.startsWith('wm_') && r.other !== undefined && r.other > 0.1);
+if (noisy.length) {
+  p(`**Noise warning:** other processes used more than 10% of the machine during ${noisy.map(([n, r]) => `${n} (${pct(r.other)})`).join(', ')}; those figures understate vigil.`);
+  p();
+}
 p('Reference ratios (perf-limits.md): ' + Object.entries(REF).map(([k, v]) => Object.entries(v)
   .map(([w, r]) => `${k} ${w}: ${r.note}`).join('; ')).join('; ') + '.');
 p();
@@ -120,12 +140,12 @@ for (const kind of ['tz1', 'tz2', 'tz3', 'tz4']) {
   const f2 = floor[`${kind}_sign/2`];
   p(`Crypto floor (vg_sign + base58 signature, 150-byte message): ${f1 ? `${int(f1.ns)} ns/op [${int(f1.min)}..${int(f1.max)}], ${int(f1.ops)} ops/s on 1 thread` : '–'}; ${f2 ? `${int(f2.ops)} ops/s on 2 threads` : '–'}.`);
   p();
-  p('| scenario | floor ops/s | vigil req/s (ok) | ratio | p50 | p90 | p99 | max | non-2xx / socket errors |');
-  p('|---|---|---|---|---|---|---|---|---|');
+  p('| scenario | floor ops/s | vigil req/s (ok) | runs: min..max | ratio | p50 | p90 | p99 | max | vigil CPU/req | wrk CPU/req | CPU outside vigil+wrk | non-2xx / socket errors |');
+  p('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   const r2 = (label, runName, fl) => {
     const r = runs[runName];
     if (!r) return;
-    p(`| ${label} | ${int(fl && fl.ops)} | ${int(r.ok_rps)} | ${pct(fl ? r.ok_rps / fl.ops : undefined)} | ${us(r.p50_us)} | ${us(r.p90_us)} | ${us(r.p99_us)} | ${us(r.max_us)} | ${int(r.non2xx)} / ${int(r.sockerr)} |`);
+    p(`| ${label} | ${int(fl && fl.ops)} | ${int(r.ok_rps)} | ${r.n > 1 ? `${int(r.min_rps)}..${int(r.max_rps)} (${r.n})` : '1 run'} | ${pct(fl ? r.ok_rps / fl.ops : undefined)} | ${us(r.p50_us)} | ${us(r.p90_us)} | ${us(r.p99_us)} | ${us(r.max_us)} | ${us(r.vigil_us)} | ${us(r.wrk_us)} | ${pct(r.other)} | ${int(r.non2xx)} / ${int(r.sockerr)} |`);
   };
   r2('generic 0x03 reveal+transaction, -t2 -c16', `generic_${kind}_c16`, f2);
   r2('generic, serial -t1 -c1', `generic_${kind}_c1`, f1);
@@ -159,11 +179,11 @@ for (const [m, r] of Object.entries(fsyncs)) p(`| ${m} | ${r.p50_us} µs | ${r.p
 p();
 p('### HTTP (vigil `GET /authorized_keys`, constant `{}` reply)');
 p();
-p('| run | req/s | p50 | p99 |');
-p('|---|---|---|---|');
+p('| run | req/s | runs: min..max | p50 | p99 | vigil CPU/req | wrk CPU/req | CPU outside vigil+wrk |');
+p('|---|---|---|---|---|---|---|---|');
 for (const [label, n] of [['-t2 -c16', 'http_c16'], ['serial -t1 -c1', 'http_c1']]) {
   const r = runs[n];
-  if (r) p(`| ${label} | ${int(r.ok_rps)} | ${us(r.p50_us)} | ${us(r.p99_us)} |`);
+  if (r) p(`| ${label} | ${int(r.ok_rps)} | ${r.n > 1 ? `${int(r.min_rps)}..${int(r.max_rps)} (${r.n})` : '1 run'} | ${us(r.p50_us)} | ${us(r.p99_us)} | ${us(r.vigil_us)} | ${us(r.wrk_us)} | ${pct(r.other)} |`);
 }
 p();
 const h16 = runs.http_c16;
@@ -194,6 +214,12 @@ p('  record (chain, key, kind) gets exactly one connection: wrk runs as many thr
 p('  (`-tN -cN`, one connection per thread); "1 key, c=16" uses 16 chain ids for the one key (each chain');
 p('  has its own record), "32 keys" gives each connection its own key. A 409 would show as non-2xx.');
 p('- p50/p99 are wrk\'s latency percentiles (per request, client side). "ok req/s" counts 2xx replies only.');
+p('- Each throughput run is repeated (see "runs"); the table shows the repetition with the median rate.');
+p('- "vigil CPU/req" = vigil\'s user+system CPU time over the run (`/proc/PID/stat`, tick-sampled) / requests;');
+p('  "wrk CPU/req" likewise for wrk; "CPU outside vigil+wrk" = the rest of the machine\'s busy time during the');
+p('  run as a share of all CPUs (`/proc/stat`). In runs without I/O it measures interference from other');
+p('  processes (the host is shared: near 0% means a clean run). In watermarked runs it also contains the');
+p('  kernel\'s own I/O work for the fsyncs (journal thread, block-device interrupts), so it is not only noise.');
 if (vigilCpu && +vigilCpu.ticks) {
   p(`- vigil used ${(+vigilCpu.ticks / +vigilCpu.hz).toFixed(1)} s of CPU (user+system) over the whole run.`);
 }

@@ -22,7 +22,7 @@ bool vg_ecdsa_scalar_in_range(const uint8_t x[32], const uint8_t n[32])
     return (nonzero & less_than(x, n)) != 0;
 }
 
-bool vg_ecdsa_s_is_low(const uint8_t s[32], const uint8_t half_n[32])
+bool vg_ecdsa_scalar_is_low_s(const uint8_t s[32], const uint8_t half_n[32])
 {
     return less_than(half_n, s) == 0;
 }

@@ -143,5 +143,5 @@ bool vg_ecdsa_is_low_s(vg_key_type t, const uint8_t sig[64])
     const struct vg_key_ops *ops = ops_for(t);
     if (ops == NULL || ops->half_n == NULL)
         return ops != NULL;
-    return vg_ecdsa_s_is_low(sig + 32, ops->half_n);
+    return vg_ecdsa_scalar_is_low_s(sig + 32, ops->half_n);
 }

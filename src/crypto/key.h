@@ -55,7 +55,8 @@ int vg_sign(const vg_key *k, const uint8_t *msg, size_t len, int version, uint8_
 int vg_bls_prove_possession(const vg_key *k, uint8_t sig[96], vg_err *err);
 
 /* Verification with the same conventions. ECDSA verification accepts high-S (as Tezos' verifiers
- * of client signatures do); use vg_ecdsa_is_low_s to check normalisation. Returns true iff valid. */
+ * of client signatures do); use vg_ecdsa_is_low_s to check normalisation. Returns true iff valid.
+ * vg_ecdsa_is_low_s is true for Ed25519/BLS (nothing to normalise). */
 bool vg_verify(vg_key_type t, const uint8_t *pk, size_t pklen, const uint8_t *msg, size_t len, const uint8_t *sig,
                size_t siglen, int version);
 bool vg_bls_verify_pop(const uint8_t pk[48], const uint8_t sig[96]);

@@ -40,7 +40,7 @@ extern const struct vg_key_ops vg_p256_ops;
 extern const struct vg_key_ops vg_bls_ops;
 
 /* True iff the 32-byte big-endian s is at most (n-1)/2 for the curve order n (also big-endian). */
-bool vg_ecdsa_s_is_low(const uint8_t s[32], const uint8_t half_n[32]);
+bool vg_ecdsa_scalar_is_low_s(const uint8_t s[32], const uint8_t half_n[32]);
 /* Constant-time big-endian comparison: true iff 0 < x < n. */
 bool vg_ecdsa_scalar_in_range(const uint8_t x[32], const uint8_t n[32]);
 

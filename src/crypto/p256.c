@@ -82,8 +82,9 @@ static bool hmac4(struct rfc6979 *st, const uint8_t *a, size_t alen, const uint8
 static bool rfc6979_init(struct rfc6979 *st, const uint8_t x[32], const uint8_t h1_mod_n[32])
 {
     static const uint8_t zero = 0x00, one = 0x01;
+    char digest_name[] = "SHA256";
     OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
         OSSL_PARAM_construct_end(),
     };
     st->mac = EVP_MAC_CTX_new(p256.hmac);
@@ -243,7 +244,7 @@ static int p256_sign(const vg_key *k, const uint8_t *msg, size_t len, int versio
     vg_blake2b_256(msg, len, digest);
     if (vg_p256_sign_digest_raw(k->sec, digest, sig, NULL, err) < 0)
         return -1;
-    if (!vg_ecdsa_s_is_low(sig + 32, P256_HALF_N))
+    if (!vg_ecdsa_scalar_is_low_s(sig + 32, P256_HALF_N))
         negate_s(sig + 32);
     return 0;
 }

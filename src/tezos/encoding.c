@@ -56,15 +56,12 @@ static const vg_b58_kind SIG_KINDS[] = {VG_B58_EDSIG, VG_B58_SPSIG, VG_B58_P2SIG
 static const vg_b58_kind SECRET_KINDS[] = {VG_B58_EDSK, VG_B58_SPSK, VG_B58_P2SK, VG_B58_BLSK};
 
 static const vg_b58_kind ALL_KINDS[] = {
-    VG_B58_TZ1,   VG_B58_TZ2,   VG_B58_TZ3,   VG_B58_TZ4,      VG_B58_EDPK,       VG_B58_SPPK,       VG_B58_P2PK,
-    VG_B58_BLPK,  VG_B58_EDSK,  VG_B58_EDSK64, VG_B58_SPSK,    VG_B58_P2SK,       VG_B58_BLSK,       VG_B58_EDESK,
-    VG_B58_SPESK, VG_B58_P2ESK, VG_B58_BLESK, VG_B58_EDSIG,    VG_B58_SPSIG,      VG_B58_P2SIG,      VG_B58_BLSIG,
-    VG_B58_SIG,   VG_B58_CHAIN_ID, VG_B58_BLOCK_HASH, VG_B58_VALUE_HASH,
+    VG_B58_TZ1,      VG_B58_TZ2,        VG_B58_TZ3,        VG_B58_TZ4,   VG_B58_EDPK,  VG_B58_SPPK,  VG_B58_P2PK,
+    VG_B58_BLPK,     VG_B58_EDSK,       VG_B58_EDSK64,     VG_B58_SPSK,  VG_B58_P2SK,  VG_B58_BLSK,  VG_B58_EDESK,
+    VG_B58_SPESK,    VG_B58_P2ESK,      VG_B58_BLESK,      VG_B58_EDSIG, VG_B58_SPSIG, VG_B58_P2SIG, VG_B58_BLSIG,
+    VG_B58_SIG,      VG_B58_CHAIN_ID,   VG_B58_BLOCK_HASH, VG_B58_VALUE_HASH,
 };
-/* Secret key parsing also recognises the encrypted forms, to refuse them with a useful message. */
-static const vg_b58_kind SECRET_PARSE_KINDS[] = {VG_B58_EDSK,  VG_B58_EDSK64, VG_B58_SPSK,  VG_B58_P2SK, VG_B58_BLSK,
-                                                 VG_B58_EDESK, VG_B58_SPESK,  VG_B58_P2ESK, VG_B58_BLESK};
-
+_Static_assert(sizeof ALL_KINDS / sizeof ALL_KINDS[0] == VG_B58_KIND_COUNT, "ALL_KINDS lists every kind");
 #define KEY_TYPE_COUNT (sizeof PKH_KINDS / sizeof PKH_KINDS[0])
 
 static bool key_type_valid(vg_key_type t) { return (unsigned)t < KEY_TYPE_COUNT; }
@@ -232,48 +229,40 @@ static void reverse32(uint8_t b[32])
     }
 }
 
-static int refuse_encrypted(vg_b58_kind encrypted, vg_b58_kind plain, vg_err *err)
-{
-    return vg_fail(err, VG_E_INVALID,
-                   "encrypted secret keys are not supported: decrypt it first (this %s key is password-protected; "
-                   "configure its unencrypted %s form instead)",
-                   KINDS[encrypted].text, KINDS[plain].text);
-}
+/* Secret key forms vg_secret_key_parse recognises. Encrypted ones name their unencrypted form
+ * (`plain`) so the refusal can say what to configure instead. */
+static const struct secret_form {
+    vg_b58_kind kind;
+    vg_key_type type;
+    vg_b58_kind plain;
+} SECRET_FORMS[] = {
+    {VG_B58_EDSK, VG_KEY_ED25519, VG_B58_EDSK},    {VG_B58_EDSK64, VG_KEY_ED25519, VG_B58_EDSK64},
+    {VG_B58_SPSK, VG_KEY_SECP256K1, VG_B58_SPSK},  {VG_B58_P2SK, VG_KEY_P256, VG_B58_P2SK},
+    {VG_B58_BLSK, VG_KEY_BLS, VG_B58_BLSK},        {VG_B58_EDESK, VG_KEY_ED25519, VG_B58_EDSK},
+    {VG_B58_SPESK, VG_KEY_SECP256K1, VG_B58_SPSK}, {VG_B58_P2ESK, VG_KEY_P256, VG_B58_P2SK},
+    {VG_B58_BLESK, VG_KEY_BLS, VG_B58_BLSK},
+};
+#define SECRET_FORM_COUNT (sizeof SECRET_FORMS / sizeof SECRET_FORMS[0])
 
-static int key_from_payload(vg_b58_kind kind, uint8_t *payload, vg_key **out, vg_err *err)
+static int key_from_payload(const struct secret_form *f, uint8_t *payload, vg_key **out, vg_err *err)
 {
-    switch (kind) {
-    case VG_B58_EDSK:
-        return vg_key_from_secret(VG_KEY_ED25519, payload, VG_SECRET_LEN, out, err);
-    case VG_B58_EDSK64: {
-        /* seed || public key: the key is the seed, and the stored half must agree with it. */
-        if (vg_key_from_secret(VG_KEY_ED25519, payload, VG_SECRET_LEN, out, err) < 0)
-            return -1;
-        if (sodium_memcmp(vg_key_public(*out, NULL), payload + VG_SECRET_LEN, 32) != 0) {
-            vg_key_free(*out);
-            *out = NULL;
-            return vg_fail(err, VG_E_INVALID, "edsk: the public half of the 64-byte secret key does not match its seed");
-        }
-        return 0;
-    }
-    case VG_B58_SPSK:
-        return vg_key_from_secret(VG_KEY_SECP256K1, payload, VG_SECRET_LEN, out, err);
-    case VG_B58_P2SK:
-        return vg_key_from_secret(VG_KEY_P256, payload, VG_SECRET_LEN, out, err);
-    case VG_B58_BLSK:
+    if (f->plain != f->kind)
+        return vg_fail(err, VG_E_INVALID,
+                       "encrypted secret keys are not supported: decrypt it first (this %s key is "
+                       "password-protected; configure its unencrypted %s form instead)",
+                       KINDS[f->kind].text, KINDS[f->plain].text);
+    if (f->type == VG_KEY_BLS)
         reverse32(payload);
-        return vg_key_from_secret(VG_KEY_BLS, payload, VG_SECRET_LEN, out, err);
-    case VG_B58_EDESK:
-        return refuse_encrypted(kind, VG_B58_EDSK, err);
-    case VG_B58_SPESK:
-        return refuse_encrypted(kind, VG_B58_SPSK, err);
-    case VG_B58_P2ESK:
-        return refuse_encrypted(kind, VG_B58_P2SK, err);
-    case VG_B58_BLESK:
-        return refuse_encrypted(kind, VG_B58_BLSK, err);
-    default:
-        return vg_fail(err, VG_E_INVALID, "not a secret key");
+    if (vg_key_from_secret(f->type, payload, VG_SECRET_LEN, out, err) < 0)
+        return -1;
+    /* The 64-byte edsk form is seed || public key: the seed is the key, and the stored half must agree. */
+    if (KINDS[f->kind].payload_len == 2 * VG_SECRET_LEN &&
+        sodium_memcmp(vg_key_public(*out, NULL), payload + VG_SECRET_LEN, VG_SECRET_LEN) != 0) {
+        vg_key_free(*out);
+        *out = NULL;
+        return vg_fail(err, VG_E_INVALID, "edsk: the public half of the 64-byte secret key does not match its seed");
     }
+    return 0;
 }
 
 int vg_secret_key_parse(const char *s, vg_key **out, vg_err *err)
@@ -284,12 +273,19 @@ int vg_secret_key_parse(const char *s, vg_key **out, vg_err *err)
     uint8_t *payload = vg_secure_alloc(SECRET_PAYLOAD_MAX);
     if (payload == NULL)
         return vg_fail(err, VG_E_UNAVAILABLE, "out of secure memory");
+    vg_b58_kind kinds[SECRET_FORM_COUNT];
+    for (size_t i = 0; i < SECRET_FORM_COUNT; i++)
+        kinds[i] = SECRET_FORMS[i].kind;
     vg_b58_kind kind;
     size_t len = 0;
-    int rc = decode_one_of(s, SECRET_PARSE_KINDS, sizeof SECRET_PARSE_KINDS / sizeof SECRET_PARSE_KINDS[0],
-                           "edsk/spsk/p2sk/BLsk", &kind, payload, SECRET_PAYLOAD_MAX, &len, err);
-    if (rc == 0)
-        rc = key_from_payload(kind, payload, out, err);
+    int rc = decode_one_of(s, kinds, SECRET_FORM_COUNT, "edsk/spsk/p2sk/BLsk", &kind, payload, SECRET_PAYLOAD_MAX,
+                           &len, err);
+    const struct secret_form *form = NULL;
+    for (size_t i = 0; i < SECRET_FORM_COUNT && rc == 0; i++)
+        if (SECRET_FORMS[i].kind == kind)
+            form = &SECRET_FORMS[i];
+    if (form != NULL)
+        rc = key_from_payload(form, payload, out, err);
     vg_secure_free(payload);
     return rc;
 }

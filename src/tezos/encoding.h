@@ -21,7 +21,8 @@ typedef enum {
 /* Longest encoded string (BLsig/BLesk are the longest) plus NUL. */
 #define VG_B58_MAX 160
 
-/* Encodes prefix(kind) || payload; payload length must match the kind. Returns string length. */
+/* Encodes prefix(kind) || payload; payload length must match the kind. Returns string length
+ * (0, with out = "", on a length mismatch or unknown kind). Never writes past the string's NUL. */
 size_t vg_b58check_encode(vg_b58_kind kind, const uint8_t *payload, size_t len, char out[VG_B58_MAX]);
 /* Decodes a string of the given kind; fails with a clear message on bad checksum, prefix or length. */
 int vg_b58check_decode(vg_b58_kind kind, const char *s, uint8_t *payload, size_t cap, size_t *len, vg_err *err);
