@@ -22,6 +22,16 @@ bool vg_ecdsa_scalar_in_range(const uint8_t x[32], const uint8_t n[32])
     return (nonzero & less_than(x, n)) != 0;
 }
 
+void vg_ecdsa_scalar_negate(uint8_t s[32], const uint8_t n[32])
+{
+    unsigned borrow = 0;
+    for (int i = 31; i >= 0; i--) {
+        unsigned v = (unsigned)n[i] - (unsigned)s[i] - borrow;
+        s[i] = (uint8_t)v;
+        borrow = (v >> 8) & 1u;
+    }
+}
+
 bool vg_ecdsa_scalar_is_low_s(const uint8_t s[32], const uint8_t half_n[32])
 {
     return less_than(half_n, s) == 0;

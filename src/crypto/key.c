@@ -137,6 +137,13 @@ bool vg_verify(vg_key_type t, const uint8_t *pk, size_t pklen, const uint8_t *ms
     return ops->verify(pk, msg, len, sig, version);
 }
 
+void vg_ecdsa_normalize(vg_key_type t, uint8_t sig[64])
+{
+    const struct vg_key_ops *ops = ops_for(t);
+    if (ops != NULL && ops->n != NULL && !vg_ecdsa_scalar_is_low_s(sig + 32, ops->half_n))
+        vg_ecdsa_scalar_negate(sig + 32, ops->n);
+}
+
 /* Schemes without an S component have nothing to normalise, so they count as low-S. */
 bool vg_ecdsa_is_low_s(vg_key_type t, const uint8_t sig[64])
 {

@@ -61,6 +61,9 @@ bool vg_verify(vg_key_type t, const uint8_t *pk, size_t pklen, const uint8_t *ms
                size_t siglen, int version);
 bool vg_bls_verify_pop(const uint8_t pk[48], const uint8_t sig[96]);
 bool vg_ecdsa_is_low_s(vg_key_type t, const uint8_t sig[64]);
+/* Rewrites a high-S ECDSA r||s to low-S (s := n - s); no-op for low-S and non-ECDSA types. One place
+ * for every vault whose signer may not normalise (HSMs, tee-signer's P-256). */
+void vg_ecdsa_normalize(vg_key_type t, uint8_t sig[64]);
 
 /* BLAKE2b-256 (unkeyed), the Tezos message digest and watermark digest. */
 void vg_blake2b_256(const uint8_t *msg, size_t len, uint8_t out[32]);

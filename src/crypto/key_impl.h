@@ -24,6 +24,7 @@ struct vg_key_ops {
     size_t pub_len;
     size_t sig_len;
     size_t sec_len; /* bytes of secure storage; a multiple of 16 so sodium_malloc keeps alignment */
+    const uint8_t *n;      /* ECDSA: the group order, big-endian; NULL for other schemes */
     const uint8_t *half_n; /* ECDSA: floor(n/2) big-endian, the low-S bound; NULL for other schemes */
     /* Fresh raw secret (the format `load` takes) from the OS CSPRNG. */
     void (*random_secret)(uint8_t out[VG_SECRET_LEN]);
@@ -41,6 +42,8 @@ extern const struct vg_key_ops vg_bls_ops;
 
 /* True iff the 32-byte big-endian s is at most (n-1)/2 for the curve order n (also big-endian). */
 bool vg_ecdsa_scalar_is_low_s(const uint8_t s[32], const uint8_t half_n[32]);
+/* s := n - s for a public big-endian s in [1, n-1] (the low-S normalisation). */
+void vg_ecdsa_scalar_negate(uint8_t s[32], const uint8_t n[32]);
 /* Constant-time big-endian comparison: true iff 0 < x < n. */
 bool vg_ecdsa_scalar_in_range(const uint8_t x[32], const uint8_t n[32]);
 

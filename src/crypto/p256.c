@@ -226,16 +226,6 @@ int vg_p256_sign_digest_raw(const uint8_t d[32], const uint8_t digest[32], uint8
     return 0;
 }
 
-/* s := n - s for a public big-endian s in [1, n-1]. */
-static void negate_s(uint8_t s[32])
-{
-    unsigned borrow = 0;
-    for (int i = 31; i >= 0; i--) {
-        unsigned v = (unsigned)P256_N[i] - (unsigned)s[i] - borrow;
-        s[i] = (uint8_t)v;
-        borrow = (v >> 8) & 1u;
-    }
-}
 
 static int p256_sign(const vg_key *k, const uint8_t *msg, size_t len, int version, uint8_t *sig, vg_err *err)
 {
@@ -245,7 +235,7 @@ static int p256_sign(const vg_key *k, const uint8_t *msg, size_t len, int versio
     if (vg_p256_sign_digest_raw(k->sec, digest, sig, NULL, err) < 0)
         return -1;
     if (!vg_ecdsa_scalar_is_low_s(sig + 32, P256_HALF_N))
-        negate_s(sig + 32);
+        vg_ecdsa_scalar_negate(sig + 32, P256_N);
     return 0;
 }
 
@@ -347,6 +337,7 @@ const struct vg_key_ops vg_p256_ops = {
     .pub_len = P256_PUB_LEN,
     .sig_len = 64,
     .sec_len = VG_SECRET_LEN,
+    .n = P256_N,
     .half_n = P256_HALF_N,
     .random_secret = p256_random_secret,
     .load = p256_load,

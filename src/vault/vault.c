@@ -50,7 +50,13 @@ int vg_vault_sign(vg_vault *v, const vg_vault_key *k, const uint8_t *msg, size_t
 {
     if (v->drv->sign(v, k, msg, len, version, sig, siglen, err) < 0)
         return -1;
-    if (v->drv->verify_signatures && !vg_verify(k->type, k->pk, k->pklen, msg, len, sig, *siglen, version))
+    if (!v->drv->verify_signatures)
+        return 0;
+    /* A signer outside this process answers: normalise ECDSA to low-S (Octez accepts only that for
+     * secp256k1) and check the signature before it can leave (signatory.md §13 item 12). */
+    if (*siglen == 64)
+        vg_ecdsa_normalize(k->type, sig);
+    if (!vg_verify(k->type, k->pk, k->pklen, msg, len, sig, *siglen, version))
         return vg_fail(err, VG_E_INTERNAL, "(%s): signature returned by the vault does not verify", v->name);
     return 0;
 }
