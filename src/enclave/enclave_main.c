@@ -159,6 +159,7 @@ static void harden(void)
     umask(077);
     signal(SIGPIPE, SIG_IGN);
     /* libsodium ignores a failed mlock silently: say once whether key pages can be locked. */
+    // cppcheck-suppress invalidFunctionArg ; MAP_ANONYMOUS takes fd -1
     void *probe = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (probe != MAP_FAILED) {
         if (mlock(probe, 4096) == 0)
@@ -210,7 +211,7 @@ static void serve_connection(struct server *srv, int fd, uint64_t id)
         int rc = vg_rpc_reply_encode(&rep, &out, &err);
         if (rc < 0) {
             vg_cbor_out_free(&out);
-            vg_rpc_reply_set_err(&rep, "serialization error", err.msg, NULL);
+            vg_rpc_reply_set_err(&rep, "serialization error", err.msg);
             rc = vg_rpc_reply_encode(&rep, &out, &err);
         }
         if (rc == 0)

@@ -49,7 +49,7 @@ void vg_session_free(struct vg_session *s)
 static const vg_key *key_at(struct vg_session *s, uint64_t handle, struct vg_rpc_reply *rep)
 {
     if (handle >= s->n_keys) {
-        vg_rpc_reply_set_err(rep, MSG_SIGNER, "invalid handle", NULL);
+        vg_rpc_reply_set_err(rep, MSG_SIGNER, "invalid handle");
         return NULL;
     }
     return s->keys[handle];
@@ -61,7 +61,7 @@ static int keychain_has_room(struct vg_session *s, struct vg_rpc_reply *rep)
         return 0;
     char msg[64];
     snprintf(msg, sizeof msg, "keychain full (%zu keys)", s->lim.max_keys);
-    vg_rpc_reply_set_err(rep, MSG_SIGNER, msg, NULL);
+    vg_rpc_reply_set_err(rep, MSG_SIGNER, msg);
     return -1;
 }
 
@@ -74,7 +74,7 @@ static int keychain_add(struct vg_session *s, vg_key *k, uint64_t *handle, struc
         size_t cap = s->cap_keys ? s->cap_keys * 2 : 8;
         vg_key **keys = realloc(s->keys, cap * sizeof *keys); /* pointers only: nothing secret moves */
         if (keys == NULL) {
-            vg_rpc_reply_set_err(rep, MSG_SIGNER, "out of memory", NULL);
+            vg_rpc_reply_set_err(rep, MSG_SIGNER, "out of memory");
             return -1;
         }
         s->keys = keys;
@@ -101,17 +101,17 @@ static vg_key *unseal_key(struct vg_session *s, const uint8_t *blob, size_t len,
     uint8_t *pt = NULL;
     size_t pt_len = 0;
     if (vg_seal_unseal(s->seal, s->seal_session, blob, len, &pt, &pt_len, &err) < 0) {
-        vg_rpc_reply_set_err(rep, MSG_ENCRYPTION, err.msg, NULL);
+        vg_rpc_reply_set_err(rep, MSG_ENCRYPTION, err.msg);
         return NULL;
     }
     uint8_t *secret = vg_secure_alloc(VG_RPC_SECRET_LEN);
     vg_key_type type;
     vg_key *k = NULL;
     if (secret == NULL) {
-        vg_rpc_reply_set_err(rep, MSG_SIGNER, "out of secure memory", NULL);
+        vg_rpc_reply_set_err(rep, MSG_SIGNER, "out of secure memory");
     } else if (vg_rpc_private_key_decode(pt, pt_len, &type, secret, &err) < 0 ||
                vg_key_from_secret(type, secret, VG_RPC_SECRET_LEN, &k, &err) < 0) {
-        vg_rpc_reply_set_err(rep, MSG_DESERIALIZATION, err.msg, NULL);
+        vg_rpc_reply_set_err(rep, MSG_DESERIALIZATION, err.msg);
         k = NULL;
     }
     vg_secure_free(secret);
@@ -128,13 +128,13 @@ static int seal_key(struct vg_session *s, const vg_key *k, struct vg_rpc_reply *
     size_t pt_len = 0;
     int rc = -1;
     if (secret == NULL || pt == NULL) {
-        vg_rpc_reply_set_err(rep, MSG_SIGNER, "out of secure memory", NULL);
+        vg_rpc_reply_set_err(rep, MSG_SIGNER, "out of secure memory");
     } else {
         vg_key_secret(k, secret);
         vg_rpc_private_key_encode(vg_key_get_type(k), secret, pt, &pt_len);
         rc = vg_seal_seal(s->seal, s->seal_session, pt, pt_len, &rep->blob, &rep->blob_len, &err);
         if (rc < 0)
-            vg_rpc_reply_set_err(rep, MSG_ENCRYPTION, err.msg, NULL);
+            vg_rpc_reply_set_err(rep, MSG_ENCRYPTION, err.msg);
     }
     vg_secure_free(pt);
     vg_secure_free(secret);
@@ -148,14 +148,14 @@ static void sign_with(const vg_key *k, const struct vg_rpc_request *req, struct 
     if (vg_key_get_type(k) == VG_KEY_BLS) {
         /* spec §3.3 / §19 W2: upstream panics on BLS version 0; vigil answers and keeps the connection. */
         if (req->version == 0) {
-            vg_rpc_reply_set_err(rep, MSG_SIGNER, "Invalid signing version", NULL);
+            vg_rpc_reply_set_err(rep, MSG_SIGNER, "Invalid signing version");
             return;
         }
         version = req->version == 1 ? VG_SIGN_V1 : VG_SIGN_V2; /* 255 = Latest = V2 */
     }
     size_t sig_len = 0;
     if (vg_sign(k, req->message, req->message_len, version, rep->signature, &sig_len, &err) < 0) {
-        vg_rpc_reply_set_err(rep, MSG_SIGNER, err.msg, NULL);
+        vg_rpc_reply_set_err(rep, MSG_SIGNER, err.msg);
         return;
     }
     rep->kind = VG_RPC_REPLY_SIGNATURE;
@@ -221,7 +221,7 @@ static void do_generate(struct vg_session *s, struct vg_rpc_request *req, struct
     vg_err err = {0};
     vg_key *k = NULL;
     if (vg_key_generate(req->key_type, &k, &err) < 0) {
-        vg_rpc_reply_set_err(rep, MSG_SIGNER, err.msg, NULL);
+        vg_rpc_reply_set_err(rep, MSG_SIGNER, err.msg);
         return;
     }
     do_seal_new_key(s, req, rep, k, req->call == VG_RPC_GENERATE_AND_IMPORT);
@@ -269,11 +269,11 @@ static void do_prove_possession(struct vg_session *s, struct vg_rpc_request *req
     if (k == NULL)
         return;
     if (vg_key_get_type(k) != VG_KEY_BLS) {
-        vg_rpc_reply_set_err(rep, MSG_SIGNER, "Proof of possession is not supported", NULL);
+        vg_rpc_reply_set_err(rep, MSG_SIGNER, "Proof of possession is not supported");
         return;
     }
     if (vg_bls_prove_possession(k, rep->signature, &err) < 0) {
-        vg_rpc_reply_set_err(rep, MSG_SIGNER, err.msg, NULL);
+        vg_rpc_reply_set_err(rep, MSG_SIGNER, err.msg);
         return;
     }
     rep->kind = VG_RPC_REPLY_POP;

@@ -127,6 +127,17 @@ static int skip_tags(vg_reader *r)
     }
 }
 
+/* The head of a value: tags skipped, and a break (which only closes an indefinite container) is
+ * malformed here. With peek, nothing is consumed but the tags. */
+static int value_head(vg_reader *r, struct head *h, bool peek)
+{
+    if (skip_tags(r) < 0 || peek_head(r, h) < 0)
+        return -1;
+    if (h->is_break)
+        return syntax_error(r, r->off);
+    return peek ? 0 : read_head(r, h);
+}
+
 static int skip_payload(vg_reader *r, uint64_t n)
 {
     if (n > vg_rd_remaining(r))
@@ -226,7 +237,7 @@ bool vg_cbor_take_null(vg_reader *r)
 int vg_cbor_read_uint(vg_reader *r, uint64_t *out)
 {
     struct head h;
-    if (skip_tags(r) < 0 || read_head(r, &h) < 0)
+    if (value_head(r, &h, false) < 0)
         return -1;
     if (h.major != VG_CBOR_UINT)
         return semantic_error(r, "invalid type: %s, expected unsigned integer", describe(&h));
@@ -242,7 +253,7 @@ static int walk_bytes(vg_reader *r, uint8_t *dst, size_t cap, size_t *total)
 {
     struct head h;
     *total = 0;
-    if (skip_tags(r) < 0 || read_head(r, &h) < 0)
+    if (value_head(r, &h, false) < 0)
         return -1;
     if (h.major == VG_CBOR_BYTES) {
         for (bool chunked = h.indef;;) {
@@ -283,7 +294,7 @@ static int walk_bytes(vg_reader *r, uint8_t *dst, size_t cap, size_t *total)
                 return 0;
             }
         }
-        if (skip_tags(r) < 0 || read_head(r, &e) < 0)
+        if (value_head(r, &e, false) < 0)
             return -1;
         if (e.major != VG_CBOR_UINT)
             return semantic_error(r, "invalid type: %s, expected u8", describe(&e));
@@ -343,7 +354,7 @@ static int walk_text(vg_reader *r, char *dst, size_t cap, size_t *total)
 {
     struct head h;
     *total = 0;
-    if (skip_tags(r) < 0 || read_head(r, &h) < 0)
+    if (value_head(r, &h, false) < 0)
         return -1;
     if (h.major != VG_CBOR_TEXT)
         return semantic_error(r, "invalid type: %s, expected a string", describe(&h));
@@ -462,7 +473,7 @@ int vg_cbor_read_text_trunc(vg_reader *r, char *dst, size_t cap)
 static int read_key(vg_reader *r, char key[KEY_MAX], size_t *len)
 {
     struct head h;
-    if (skip_tags(r) < 0)
+    if (value_head(r, &h, true) < 0)
         return -1;
     size_t start = r->off;
     if (read_head(r, &h) < 0)
@@ -496,7 +507,7 @@ int vg_cbor_read_struct(vg_reader *r, struct vg_cbor_field *fields, size_t n)
         fields[j].value = vg_reader_init(r->buf, 0, r->err);
     }
     struct head h;
-    if (skip_tags(r) < 0 || read_head(r, &h) < 0)
+    if (value_head(r, &h, false) < 0)
         return -1;
     if (h.major != VG_CBOR_MAP)
         return semantic_error(r, "invalid type: %s, expected struct", describe(&h));
@@ -557,7 +568,7 @@ int vg_cbor_read_enum(vg_reader *r, const char *what, const char *const *names, 
     char key[KEY_MAX];
     size_t key_len;
     *value = vg_reader_init(r->buf, 0, r->err);
-    if (skip_tags(r) < 0 || peek_head(r, &h) < 0)
+    if (value_head(r, &h, true) < 0)
         return -1;
     if (h.major == VG_CBOR_TEXT && !h.indef) {
         *is_unit = true;

@@ -1,6 +1,7 @@
 #include "rpc/rpc_client.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "rpc/rpc_addr.h"
@@ -68,23 +69,34 @@ int vg_rpc_client_roundtrip(struct vg_rpc_client *c, const uint8_t *body, size_t
     if (c->fd < 0)
         return vg_fail(err, VG_E_UNAVAILABLE, "enclave %s: connection unusable after an earlier failure; reconnect",
                        c->address);
-    if (vg_rpc_frame_write(c->fd, body, len, c->opts.call_timeout_ms, err) < 0)
-        return broken(c, err);
-    struct vg_rpc_io_limits lim = {c->opts.frame_max, c->opts.call_timeout_ms, c->opts.call_timeout_ms};
+    bool write_failed = vg_rpc_frame_write(c->fd, body, len, c->opts.call_timeout_ms, err) < 0;
+    /* A server that refuses a frame (e.g. over its cap) answers and closes before reading it all,
+     * so our write fails; its reply may still be waiting and says why. Look briefly, then give up
+     * the connection either way. */
+    int wait_ms = write_failed ? 200 : c->opts.call_timeout_ms;
+    struct vg_rpc_io_limits lim = {c->opts.frame_max, wait_ms, wait_ms};
+    vg_err write_err = err != NULL ? *err : (vg_err){0};
     switch (vg_rpc_frame_read(c->fd, &lim, reply, reply_len, err)) {
     case VG_RPC_FRAME_OK:
+        if (write_failed) {
+            close(c->fd);
+            c->fd = -1;
+        }
         return 0;
     case VG_RPC_FRAME_EOF:
         vg_fail(err, VG_E_UNAVAILABLE, "rpc: enclave closed the connection");
-        return broken(c, err);
+        break;
     case VG_RPC_FRAME_TOO_LARGE:
         if (err != NULL)
             err->kind = VG_E_UNAVAILABLE;
-        return broken(c, err);
+        break;
     case VG_RPC_FRAME_ERROR:
     default:
-        return broken(c, err);
+        break;
     }
+    if (write_failed && err != NULL)
+        *err = write_err;
+    return broken(c, err);
 }
 
 int vg_rpc_client_call(struct vg_rpc_client *c, const struct vg_rpc_request *req, struct vg_rpc_reply *reply,
@@ -93,7 +105,7 @@ int vg_rpc_client_call(struct vg_rpc_client *c, const struct vg_rpc_request *req
     struct vg_cbor_out o;
     uint8_t *body = NULL;
     size_t body_len = 0;
-    vg_rpc_reply_clear(reply);
+    memset(reply, 0, sizeof *reply); /* overwritten, not freed: the header says so */
     reply->kind = VG_RPC_REPLY_ERR;
     vg_cbor_out_init(&o, c->opts.frame_max);
     if (vg_rpc_request_encode(req, &o, err) < 0) {

@@ -29,7 +29,8 @@ int vg_rpc_client_connect(const char *address, const struct vg_rpc_client_opts *
 void vg_rpc_client_free(struct vg_rpc_client *c);
 bool vg_rpc_client_is_broken(const struct vg_rpc_client *c);
 
-/* Sends req and decodes the reply into *reply (caller clears it with vg_rpc_reply_clear).
+/* Sends req and decodes the reply into *reply, which is overwritten without being freed (clear a
+ * previous reply first); the caller clears the new one with vg_rpc_reply_clear.
  * Returns 0 on an Ok reply. Returns -1 when the enclave answered Err (reply->kind ==
  * VG_RPC_REPLY_ERR, err = VG_E_INTERNAL "enclave: <message chain>"), or on a transport/protocol
  * failure (reply->err_depth == 0, err = VG_E_UNAVAILABLE; the connection is closed). */

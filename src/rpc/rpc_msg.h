@@ -111,8 +111,9 @@ struct vg_rpc_reply {
 
 /* The Ok shape a call answers with. */
 enum vg_rpc_reply_kind vg_rpc_reply_kind_for(enum vg_rpc_call call);
-/* Fills an Err reply from up to VG_RPC_ERR_DEPTH_MAX messages (NULL-terminated list). */
-void vg_rpc_reply_set_err(struct vg_rpc_reply *rep, const char *first, ...) __attribute__((sentinel));
+/* Makes rep (an initialised reply: zeroed or decoded) an Err reply: `outer`, then `inner` as its
+ * source when not NULL. Frees what rep held. */
+void vg_rpc_reply_set_err(struct vg_rpc_reply *rep, const char *outer, const char *inner);
 /* "outer: inner: ..." into buf. */
 void vg_rpc_reply_err_join(const struct vg_rpc_reply *rep, char *buf, size_t cap);
 int vg_rpc_reply_encode(const struct vg_rpc_reply *rep, struct vg_cbor_out *out, vg_err *err);

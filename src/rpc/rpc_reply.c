@@ -1,6 +1,5 @@
 /* Replies: serde's `Result<T, Error>` = {"Ok": T} | {"Err": {"message", "source"}} (spec §3.1, §5.2).
  * Decoder and encoder side by side. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,15 +34,13 @@ void vg_rpc_reply_clear(struct vg_rpc_reply *rep)
     memset(rep, 0, sizeof *rep);
 }
 
-void vg_rpc_reply_set_err(struct vg_rpc_reply *rep, const char *first, ...)
+void vg_rpc_reply_set_err(struct vg_rpc_reply *rep, const char *outer, const char *inner)
 {
     vg_rpc_reply_clear(rep);
     rep->kind = VG_RPC_REPLY_ERR;
-    va_list ap;
-    va_start(ap, first);
-    for (const char *m = first; m != NULL && rep->err_depth < VG_RPC_ERR_DEPTH_MAX; m = va_arg(ap, const char *))
-        snprintf(rep->err[rep->err_depth++], VG_ERR_MSG_MAX, "%s", m);
-    va_end(ap);
+    snprintf(rep->err[rep->err_depth++], VG_ERR_MSG_MAX, "%s", outer);
+    if (inner != NULL)
+        snprintf(rep->err[rep->err_depth++], VG_ERR_MSG_MAX, "%s", inner);
 }
 
 void vg_rpc_reply_err_join(const struct vg_rpc_reply *rep, char *buf, size_t cap)
@@ -207,6 +204,7 @@ static int decode_ok(vg_reader *v, struct vg_rpc_reply *out, vg_err *err)
         if (out->key_type != VG_KEY_BLS)
             return vg_fail(err, VG_E_INVALID, "proof of possession for a non-BLS key type");
         return 0;
+    case VG_RPC_REPLY_ERR:
     default:
         break;
     }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -71,6 +72,18 @@ VE_FN int ve_connect_path(const char *path)
     return fd;
 }
 
+/* In the child before exec: output to the log only (a child holding ctest's stdout pipe would make
+ * ctest wait for it), and die with the test process, so a failed test leaves nothing behind. */
+VE_FN void ve_child_setup(const char *log)
+{
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    dup2(null, 0);
+    dup2(fd >= 0 ? fd : null, 1);
+    dup2(fd >= 0 ? fd : null, 2);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
 /* Waits until the child accepts connections (or died). */
 VE_FN int ve_wait_ready(struct ve_server *s)
 {
@@ -126,9 +139,7 @@ VE_FN int ve_start(struct ve_server *s, const char *const *extra)
     snprintf(log, sizeof log, "%s/enclave.log", s->dir);
     s->pid = fork();
     if (s->pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd >= 0)
-            dup2(fd, 2);
+        ve_child_setup(log);
         execv(bin, argv);
         _exit(127);
     }

@@ -313,9 +313,9 @@ static void encoder_from_values(void)
     expect_reply("resp_err_uninitialized", VG_RPC_SIGN, &e);
     vg_rpc_reply_set_err(&e, "already initialized", NULL);
     expect_reply("resp_err_already_initialized", VG_RPC_INITIALIZE, &e);
-    vg_rpc_reply_set_err(&e, "signer error", "invalid handle", NULL);
+    vg_rpc_reply_set_err(&e, "signer error", "invalid handle");
     expect_reply("resp_err_invalid_handle", VG_RPC_SIGN, &e);
-    vg_rpc_reply_set_err(&e, "signer error", "Proof of possession is not supported", NULL);
+    vg_rpc_reply_set_err(&e, "signer error", "Proof of possession is not supported");
     expect_reply("resp_err_pop_unsupported", VG_RPC_PROVE_POSSESSION, &e);
     /* Our decode error text for a missing field is ciborium's, so even this one matches. */
     vg_rpc_reply_set_err(&e, "Semantic(None, \"missing field `version`\")", NULL);
