@@ -22,5 +22,6 @@ int vg_cmd_generate(int argc, char **argv);
 int vg_cmd_list_ops(int argc, char **argv);
 int vg_cmd_list_requests(int argc, char **argv);
 int vg_cmd_rpc(int argc, char **argv);
+int vg_cmd_attest(int argc, char **argv);
 
 #endif
