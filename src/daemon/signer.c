@@ -90,7 +90,8 @@ int vg_signer_new(const vg_config *cfg, vg_signer **out, vg_err *err)
         snprintf(labels, sizeof labels, "vault=\"%s\"", cfg->vaults[i].name);
         vg_metrics_set("vault_ready", labels, 1);
     }
-    if (build_key_table(s, err) < 0 || vg_watermark_open(cfg->watermark_driver, cfg->base_dir, &s->wm, err) < 0) {
+    if (build_key_table(s, err) < 0 ||
+        vg_watermark_open_config(cfg->watermark_driver, cfg->base_dir, cfg->watermark_config, &s->wm, err) < 0) {
         vg_signer_free(s);
         return -1;
     }

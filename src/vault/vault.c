@@ -6,7 +6,7 @@
 
 #include "common/log.h"
 
-static const vg_vault_driver *const drivers[] = {&vg_file_vault_driver};
+static const vg_vault_driver *const drivers[] = {&vg_file_vault_driver, &vg_nitro_vault_driver};
 
 int vg_vault_open(const vg_vault_config *cfg, const char *base_dir, vg_vault **out, vg_err *err)
 {

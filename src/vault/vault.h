@@ -60,6 +60,7 @@ vg_vault_key *vg_vault_add_key(vg_vault *v, vg_key_type t, const uint8_t *pk, si
                                vg_key *key, vg_err *err);
 
 extern const vg_vault_driver vg_file_vault_driver;
+extern const vg_vault_driver vg_nitro_vault_driver;
 
 /* The file vault's secret file (Signatory/octez format). Creates it 0600 with one key of each
  * type if it does not exist; used by the dev default. */

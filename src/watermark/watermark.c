@@ -201,7 +201,7 @@ void wm_describe(const uint8_t chain_id[4], const vg_pkh *pkh, char *out, size_t
 
 static const struct wm_driver wm_driver_mem = {.name = "mem", .open = NULL, .close = NULL, .persist = NULL};
 
-static const struct wm_driver *const drivers[] = {&wm_driver_file, &wm_driver_mem};
+static const struct wm_driver *const drivers[] = {&wm_driver_file, &wm_driver_mem, &wm_driver_dynamodb};
 
 static void free_table(vg_watermark *wm)
 {
@@ -219,17 +219,24 @@ static void free_table(vg_watermark *wm)
 
 int vg_watermark_open(const char *driver, const char *base_dir, vg_watermark **out, vg_err *err)
 {
+    return vg_watermark_open_config(driver, base_dir, NULL, out, err);
+}
+
+int vg_watermark_open_config(const char *driver, const char *base_dir, const json_t *config, vg_watermark **out,
+                             vg_err *err)
+{
     if (out == NULL)
         return vg_fail(err, VG_E_INTERNAL, "vg_watermark_open: no output");
     *out = NULL;
     const char *name = driver != NULL ? driver : "file";
     const struct wm_driver *drv = NULL;
     for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++) {
-        if (strcmp(drivers[i]->name, name) == 0)
+        const char *alias = drivers[i]->alias;
+        if (strcmp(drivers[i]->name, name) == 0 || (alias != NULL && strcmp(alias, name) == 0))
             drv = drivers[i];
     }
     if (drv == NULL)
-        return vg_fail(err, VG_E_INVALID, "unknown watermark driver '%.64s' (known: file, mem)", name);
+        return vg_fail(err, VG_E_INVALID, "unknown watermark driver '%.64s' (known: file, mem, aws/dynamodb)", name);
     if (drv->open != NULL && (base_dir == NULL || base_dir[0] == '\0'))
         return vg_fail(err, VG_E_INVALID, "watermark driver '%s' needs a base directory", name);
 
@@ -238,7 +245,10 @@ int vg_watermark_open(const char *driver, const char *base_dir, vg_watermark **o
         return vg_fail(err, VG_E_UNAVAILABLE, "out of memory");
     wm->drv = drv;
     pthread_rwlock_init(&wm->table_lock, NULL);
-    if (drv->open != NULL && drv->open(wm, base_dir, err) < 0) {
+    wm->open_config = config;
+    int opened = drv->open != NULL ? drv->open(wm, base_dir, err) : 0;
+    wm->open_config = NULL;
+    if (opened < 0) {
         free_table(wm);
         pthread_rwlock_destroy(&wm->table_lock);
         free(wm);

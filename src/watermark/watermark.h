@@ -15,6 +15,7 @@
 #ifndef VIGIL_WATERMARK_WATERMARK_H
 #define VIGIL_WATERMARK_WATERMARK_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,6 +42,13 @@ typedef struct vg_wm_ticket vg_wm_ticket; /* one reservation in flight */
  * header/size/unidentifiable record, permissions, store in use). Corrupt records of a known key do
  * not fail the open: that key then refuses with 503. */
 int vg_watermark_open(const char *driver, const char *base_dir, vg_watermark **out, vg_err *err);
+/* Same, with the driver's options (`watermark.config` as JSON, borrowed; NULL = none). driver "aws"
+ * (alias "dynamodb") keeps the marks in a DynamoDB table shared by several signers: options and
+ * semantics in docs/watermarks.md ("DynamoDB driver"); its commit is the conditional write, so a
+ * commit can also fail with 409 VG_E_CONFLICT (another signer got there first), and a storage
+ * failure there (503) does not poison the key. */
+int vg_watermark_open_config(const char *driver, const char *base_dir, const json_t *config, vg_watermark **out,
+                             vg_err *err);
 void vg_watermark_close(vg_watermark *wm);
 const char *vg_watermark_driver(const vg_watermark *wm);
 

@@ -10,6 +10,7 @@
 #ifndef VIGIL_WATERMARK_WM_INTERNAL_H
 #define VIGIL_WATERMARK_WM_INTERNAL_H
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -61,6 +62,7 @@ struct wm_entry {
 
 struct wm_driver {
     const char *name;
+    const char *alias; /* second accepted name, or NULL */
     /* Loads state into the table; dir = base_dir. */
     int (*open)(vg_watermark *wm, const char *dir, vg_err *err);
     void (*close)(vg_watermark *wm);
@@ -76,6 +78,7 @@ struct vg_watermark {
     struct wm_entry *buckets[WM_BUCKETS];
     size_t nentries;
     void *impl; /* driver state */
+    const json_t *open_config; /* watermark.config, borrowed during drv->open only (may be NULL) */
     struct {
         atomic_uint_fast64_t reserves, conflicts, refused_unavailable, commits, aborts;
         atomic_uint_fast64_t fsyncs, records_written, max_batch, commit_waits, io_errors;
@@ -110,5 +113,6 @@ int wm_migrate_load(vg_watermark *wm, const char *dir, char *source, size_t sour
                     vg_err *err);
 
 extern const struct wm_driver wm_driver_file;
+extern const struct wm_driver wm_driver_dynamodb; /* "aws" / "dynamodb": wm_dynamodb.c */
 
 #endif
