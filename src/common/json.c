@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,28 +11,16 @@
 
 #include "common/secmem.h"
 
-/* Each block carries its size in a header so free can wipe it. */
-typedef struct {
-    size_t size;
-    max_align_t align;
-} block_header;
-
-static void *wiping_malloc(size_t n)
-{
-    block_header *h = malloc(sizeof *h + n);
-    if (h == NULL)
-        return NULL;
-    h->size = n;
-    return (char *)h + sizeof *h;
-}
+/* Plain malloc blocks, wiped with their usable size on free. No header: libraries that hand
+ * jansson output to libc free() (libjwt does) must keep working. */
+static void *wiping_malloc(size_t n) { return malloc(n); }
 
 static void wiping_free(void *p)
 {
     if (p == NULL)
         return;
-    block_header *h = (block_header *)((char *)p - sizeof(block_header));
-    vg_wipe(p, h->size);
-    free(h);
+    vg_wipe(p, malloc_usable_size(p));
+    free(p);
 }
 
 void vg_json_init(void) { json_set_alloc_funcs(wiping_malloc, wiping_free); }

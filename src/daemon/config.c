@@ -17,9 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/secmem.h"
 
 #define NODE_BUDGET 200000 /* nodes visited, aliases included: bounds alias fan-out */
 #define EXPAND_MAX 65536   /* longest scalar after env expansion */
@@ -821,8 +823,8 @@ static int jwt_users(struct ctx *c, vg_policy *p, const char *where, struct fy_n
             return -1;
         p->n_jwt_users++;
     }
-    /* The users are kept for when JWT lands; until then a restriction nobody enforces is refused. */
-    return fail_at(c, line, "%s.jwt_users: requires server.jwt, which this version does not support", where);
+    /* Checked against server.jwt in check_clients (a list without JWT is refused there). */
+    return 0;
 }
 
 /* A `tezos:` entry. On failure *p may hold allocations; the caller frees it. */
@@ -1098,6 +1100,288 @@ static int vaults(struct ctx *c, struct fy_node *n, int line)
     return 0;
 }
 
+/* ---------- server.jwt ---------- */
+
+#define JWT_USERS_MAX 1024
+#define JWT_NAME_MAX 128
+#define JWT_EXP_MAX (10ULL * 366 * 24 * 60) /* jwt_exp above ten years (in minutes) is refused */
+
+/* A password or HMAC secret, copied into secure memory (*out, NUL-terminated; "" when null).
+ * Unlike other scalars these are literal: `$` is a common special character in passwords, and an
+ * expansion error would echo part of the secret. The whole value `${NAME}` is the one exception:
+ * it reads the secret from the environment variable NAME. Messages never quote the value. */
+static int secret_scalar(struct ctx *c, struct fy_node *n, const char *key, int line, char **out)
+{
+    *out = NULL;
+    if (visit(c, &n, line) < 0)
+        return -1;
+    line = line_or(n, line);
+    const char *s = "";
+    size_t len = 0;
+    if (!is_null(n)) {
+        if (fy_node_get_type(n) != FYNT_SCALAR)
+            return fail_at(c, line, "%s: expected a single value, found a %s", key,
+                           fy_node_is_mapping(n) ? "mapping" : "list");
+        s = fy_node_get_scalar(n, &len);
+        if (s == NULL) {
+            s = "";
+            len = 0;
+        }
+    }
+    if (len > 3 && s[0] == '$' && s[1] == '{' && s[len - 1] == '}') {
+        char name[128];
+        size_t nl = len - 3;
+        bool ok = nl < sizeof name && name_start(s[2]);
+        for (size_t i = 2; ok && i < len - 1; i++)
+            ok = name_char(s[i]);
+        if (ok) {
+            memcpy(name, s + 2, nl);
+            name[nl] = '\0';
+            s = getenv(name); /* NOLINT(concurrency-mt-unsafe): startup, single thread */
+            if (s == NULL)
+                return fail_at(c, line, "%s: environment variable `%s` is not set", key, name);
+            len = strlen(s);
+        }
+    }
+    if (memchr(s, '\0', len) != NULL)
+        return fail_at(c, line, "%s: value contains a NUL byte", key);
+    if (len > EXPAND_MAX)
+        return fail_at(c, line, "%s: value longer than %d bytes", key, EXPAND_MAX);
+    char *copy = vg_secure_alloc(len + 1);
+    if (copy == NULL)
+        return fail_at(c, line, "%s: out of memory", key);
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    *out = copy;
+    return 0;
+}
+
+static void jwt_cred_free(vg_jwt_cred *cr)
+{
+    vg_secure_free(cr->password);
+    vg_secure_free(cr->secret);
+    memset(cr, 0, sizeof *cr);
+}
+
+static int jwt_exp(struct ctx *c, struct fy_node *n, const char *key, int line, uint64_t *out)
+{
+    char *v;
+    if (scalar(c, n, key, line, true, &v) < 0)
+        return -1;
+    line = line_or(n, line);
+    *out = 0;
+    if (v == NULL || v[0] == '\0') {
+        free(v);
+        return 0;
+    }
+    uint64_t m = 0;
+    bool ok = true;
+    for (const char *p = v; *p != '\0' && ok; p++) {
+        ok = *p >= '0' && *p <= '9' && m <= JWT_EXP_MAX;
+        m = m * 10 + (uint64_t)(*p - '0');
+    }
+    char tmp[96];
+    int rc = 0;
+    if (!ok || m > JWT_EXP_MAX)
+        rc = fail_at(c, line, "%s: expected a number of minutes between 0 and %llu, found `%s`", key,
+                     (unsigned long long)JWT_EXP_MAX, clean(v, strlen(v), tmp));
+    else
+        *out = m;
+    free(v);
+    return rc;
+}
+
+/* old_cred_exp: Go's time.Parse("2006-01-02 15:04:05", s), UTC. */
+static int jwt_time(struct ctx *c, struct fy_node *n, const char *key, int line, bool *has, int64_t *out)
+{
+    char *v;
+    if (scalar(c, n, key, line, true, &v) < 0)
+        return -1;
+    line = line_or(n, line);
+    *has = false;
+    if (v == NULL || v[0] == '\0') {
+        free(v);
+        return 0;
+    }
+    static const char shape[] = "dddd-dd-dd dd:dd:dd";
+    bool ok = strlen(v) == sizeof shape - 1;
+    for (size_t i = 0; ok && i < sizeof shape - 1; i++)
+        ok = shape[i] == 'd' ? isdigit((unsigned char)v[i]) != 0 : v[i] == shape[i];
+    struct tm tm = {0};
+    if (ok) {
+        tm.tm_year = atoi(v) - 1900;
+        tm.tm_mon = atoi(v + 5) - 1;
+        tm.tm_mday = atoi(v + 8);
+        tm.tm_hour = atoi(v + 11);
+        tm.tm_min = atoi(v + 14);
+        tm.tm_sec = atoi(v + 17);
+        static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        int year = tm.tm_year + 1900;
+        bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        ok = tm.tm_mon >= 0 && tm.tm_mon < 12 && tm.tm_mday >= 1 && tm.tm_mday <= mdays[tm.tm_mon] &&
+             !(tm.tm_mon == 1 && tm.tm_mday == 29 && !leap) && tm.tm_hour < 24 && tm.tm_min < 60 && tm.tm_sec < 60;
+    }
+    char tmp[96];
+    int rc = 0;
+    if (!ok)
+        rc = fail_at(c, line, "%s: invalid time `%s` (expected \"YYYY-MM-DD hh:mm:ss\", UTC)", key,
+                     clean(v, strlen(v), tmp));
+    else {
+        *out = (int64_t)timegm(&tm);
+        *has = true;
+    }
+    free(v);
+    return rc;
+}
+
+/* password / secret / jwt_exp of a user or of its new_data. */
+static int jwt_cred(struct ctx *c, struct fy_node *n, const char *where, int line, vg_jwt_cred *cr, vg_jwt_user *u)
+{
+    void *it = NULL;
+    struct fy_node_pair *pair;
+    char path[PATH_MAX_LEN];
+    struct fy_node *new_data = NULL;
+    int new_line = 0;
+    while ((pair = fy_node_mapping_iterate(n, &it)) != NULL) {
+        const char *k;
+        size_t kl;
+        if (key_text(c, fy_node_pair_key(pair), where, &k, &kl) < 0)
+            return -1;
+        int kline = line_or(fy_node_pair_key(pair), line);
+        struct fy_node *v = fy_node_pair_value(pair);
+        char tmp[96];
+        snprintf(path, sizeof path, "%s.%s", where, clean(k, kl, tmp));
+        char **dst = key_is(k, kl, "password") ? &cr->password : key_is(k, kl, "secret") ? &cr->secret : NULL;
+        if (dst != NULL) {
+            vg_secure_free(*dst);
+            *dst = NULL;
+            if (secret_scalar(c, v, path, kline, dst) < 0)
+                return -1;
+        } else if (key_is(k, kl, "jwt_exp")) {
+            if (jwt_exp(c, v, path, kline, &cr->exp_minutes) < 0)
+                return -1;
+        } else if (u != NULL && key_is(k, kl, "old_cred_exp")) {
+            if (jwt_time(c, v, path, kline, &u->has_old_cred_exp, &u->old_cred_exp) < 0)
+                return -1;
+        } else if (u != NULL && key_is(k, kl, "new_data")) {
+            new_data = v;
+            new_line = kline;
+        } else {
+            warn_at(c, kline, "%s: unknown key `%s` ignored", where, clean(k, kl, tmp));
+        }
+    }
+    if (new_data != NULL) {
+        snprintf(path, sizeof path, "%s.new_data", where);
+        if (visit(c, &new_data, new_line) < 0)
+            return -1;
+        if (!is_null(new_data)) {
+            if (!fy_node_is_mapping(new_data))
+                return fail_at(c, line_or(new_data, new_line), "%s: expected a mapping (password, secret, jwt_exp)",
+                               path);
+            u->has_new = true;
+            if (jwt_cred(c, new_data, path, new_line, &u->new_cred, NULL) < 0)
+                return -1;
+        }
+    }
+    /* Absent values become "" so the strength rules report them at serve start. */
+    char **fill[2] = {&cr->password, &cr->secret};
+    for (int i = 0; i < 2; i++)
+        if (*fill[i] == NULL && (*fill[i] = vg_secure_alloc(1)) != NULL)
+            (*fill[i])[0] = '\0';
+    if (cr->password == NULL || cr->secret == NULL)
+        return fail_at(c, line, "%s: out of memory", where);
+    return 0;
+}
+
+/* server.jwt: {users: {<name>: {password, secret, jwt_exp, old_cred_exp, new_data}}} (spec §5.2). */
+static int jwt_section(struct ctx *c, struct fy_node *n, int line)
+{
+    vg_config *cfg = c->cfg;
+    if (visit(c, &n, line) < 0)
+        return -1;
+    if (is_null(n))
+        return 0;
+    if (!fy_node_is_mapping(n))
+        return fail_at(c, line_or(n, line), "server.jwt: expected a mapping with `users`");
+    cfg->jwt_line = line;
+    struct fy_node *users = NULL;
+    int ul = line;
+    void *it = NULL;
+    struct fy_node_pair *pair;
+    while ((pair = fy_node_mapping_iterate(n, &it)) != NULL) {
+        const char *k;
+        size_t kl;
+        if (key_text(c, fy_node_pair_key(pair), "server.jwt", &k, &kl) < 0)
+            return -1;
+        char tmp[96];
+        if (key_is(k, kl, "users")) {
+            users = fy_node_pair_value(pair);
+            ul = line_or(fy_node_pair_key(pair), line);
+        } else {
+            warn_at(c, line_or(fy_node_pair_key(pair), line), "server.jwt: unknown key `%s` ignored",
+                    clean(k, kl, tmp));
+        }
+    }
+    if (visit(c, &users, ul) < 0)
+        return -1;
+    /* A jwt section that enables nobody is refused: the operator meant to turn authentication on. */
+    if (is_null(users) || !fy_node_is_mapping(users) || fy_node_mapping_item_count(users) <= 0)
+        return fail_at(c, line_or(users, ul),
+                       "server.jwt.users: expected a mapping of user names to credentials (remove server.jwt to "
+                       "disable JWT)");
+    int count = fy_node_mapping_item_count(users);
+    if (count > JWT_USERS_MAX)
+        return fail_at(c, ul, "server.jwt.users: more than %d users", JWT_USERS_MAX);
+    for (size_t i = 0; i < cfg->n_jwt_users; i++) {
+        free(cfg->jwt_users[i].name);
+        jwt_cred_free(&cfg->jwt_users[i].cred);
+        jwt_cred_free(&cfg->jwt_users[i].new_cred);
+    }
+    free(cfg->jwt_users);
+    cfg->n_jwt_users = 0;
+    cfg->jwt_users = calloc((size_t)count, sizeof *cfg->jwt_users);
+    if (cfg->jwt_users == NULL)
+        return fail_at(c, ul, "server.jwt.users: out of memory");
+    it = NULL;
+    while ((pair = fy_node_mapping_iterate(users, &it)) != NULL && cfg->n_jwt_users < (size_t)count) {
+        const char *k;
+        size_t kl;
+        if (key_text(c, fy_node_pair_key(pair), "server.jwt.users", &k, &kl) < 0)
+            return -1;
+        int kline = line_or(fy_node_pair_key(pair), ul);
+        char tmp[96];
+        bool printable = kl > 0 && kl <= JWT_NAME_MAX;
+        for (size_t i = 0; printable && i < kl; i++)
+            printable = (unsigned char)k[i] > 0x20 && (unsigned char)k[i] < 0x7f;
+        if (!printable)
+            return fail_at(c, kline,
+                           "server.jwt.users: invalid user name `%s` (1 to %d printable ASCII characters, no spaces: "
+                           "it travels in the `username` header)",
+                           clean(k, kl, tmp), JWT_NAME_MAX);
+        vg_jwt_user *u = &cfg->jwt_users[cfg->n_jwt_users++];
+        u->line = kline;
+        u->name = strndup(k, kl);
+        if (u->name == NULL)
+            return fail_at(c, kline, "server.jwt.users: out of memory");
+        for (size_t i = 0; i + 1 < cfg->n_jwt_users; i++)
+            if (strcmp(cfg->jwt_users[i].name, u->name) == 0)
+                return fail_at(c, kline, "server.jwt.users: user `%s` is listed twice", u->name);
+        char where[PATH_MAX_LEN];
+        snprintf(where, sizeof where, "server.jwt.users.%s", u->name);
+        struct fy_node *v = fy_node_pair_value(pair);
+        if (visit(c, &v, kline) < 0)
+            return -1;
+        if (is_null(v) || !fy_node_is_mapping(v))
+            return fail_at(c, line_or(v, kline), "%s: expected a mapping (password, secret, jwt_exp, old_cred_exp, "
+                                                 "new_data)", where);
+        if (jwt_cred(c, v, where, kline, &u->cred, u) < 0)
+            return -1;
+        if (u->has_old_cred_exp && !u->has_new)
+            warn_at(c, kline, "%s: old_cred_exp without new_data has no effect", where);
+    }
+    return 0;
+}
+
 /* ---------- server, watermark ---------- */
 
 static int server(struct ctx *c, struct fy_node *n, int line)
@@ -1133,14 +1417,8 @@ static int server(struct ctx *c, struct fy_node *n, int line)
                 0)
                 return -1;
         } else if (key_is(k, kl, "jwt")) {
-            /* Refused rather than ignored: an operator who configured JWT must not end up running an
-             * unauthenticated signer. */
-            if (visit(c, &v, kline) < 0)
+            if (jwt_section(c, v, kline) < 0)
                 return -1;
-            if (!is_null(v))
-                return fail_at(c, kline,
-                               "server.jwt is not supported by this version (use server.authorized_keys for "
-                               "client authentication)");
         } else {
             warn_at(c, kline, "server: unknown key `%s` ignored", clean(k, kl, tmp));
         }
@@ -1173,9 +1451,11 @@ static int watermark(struct ctx *c, struct fy_node *n, int line)
         if (key_is(k, kl, "driver")) {
             if (string_into(c, v, "watermark.driver", kline, cfg->watermark_driver, sizeof cfg->watermark_driver) < 0)
                 return -1;
-            if (strcmp(cfg->watermark_driver, "file") != 0 && strcmp(cfg->watermark_driver, "mem") != 0) {
+            if (strcmp(cfg->watermark_driver, "file") != 0 && strcmp(cfg->watermark_driver, "mem") != 0 &&
+                strcmp(cfg->watermark_driver, "aws") != 0 && strcmp(cfg->watermark_driver, "dynamodb") != 0) {
                 return fail_at(c, kline,
-                               "watermark.driver: `%s` is not supported by this version (supported: file, mem)",
+                               "watermark.driver: `%s` is not supported by this version (supported: file, mem, "
+                               "aws/dynamodb)",
                                clean(cfg->watermark_driver, strlen(cfg->watermark_driver), tmp));
             }
         } else if (key_is(k, kl, "config")) {
@@ -1189,7 +1469,11 @@ static int watermark(struct ctx *c, struct fy_node *n, int line)
             warn_at(c, kline, "watermark: unknown key `%s` ignored", clean(k, kl, tmp));
         }
     }
-    if (cfg->watermark_config != NULL && !json_is_null(cfg->watermark_config))
+    /* aws/dynamodb read access_key_id, secret_access_key, session_token, region, table, endpoint,
+     * create_table (and profile, imds_endpoint, timeout_ms, retry_budget_ms) from watermark.config
+     * when the watermark is opened (src/watermark/wm_dynamodb.c). */
+    bool takes_config = strcmp(cfg->watermark_driver, "aws") == 0 || strcmp(cfg->watermark_driver, "dynamodb") == 0;
+    if (cfg->watermark_config != NULL && !json_is_null(cfg->watermark_config) && !takes_config)
         warn_at(c, cl, "watermark.config is ignored by the `%s` driver", cfg->watermark_driver);
     return 0;
 }
@@ -1199,10 +1483,36 @@ static int watermark(struct ctx *c, struct fy_node *n, int line)
 static int check_clients(struct ctx *c)
 {
     vg_config *cfg = c->cfg;
+    /* spec: §5.1 "Mutually exclusive with server.jwt (startup error `cannot use both JWT and static
+     * authorized keys`)" */
+    if (cfg->n_jwt_users > 0 && cfg->n_authorized_keys > 0)
+        return fail_at(c, cfg->jwt_line, "cannot use both JWT and static authorized keys");
     for (size_t i = 0; i < cfg->n_policies; i++) {
         const vg_policy *p = &cfg->policies[i];
+        /* Upstream ignores jwt_users when JWT is off, silently lifting the restriction the operator
+         * wrote; vigil refuses the file instead (the same reasoning as §13 item 10). */
+        if (p->n_jwt_users > 0 && cfg->n_jwt_users == 0)
+            return fail_at(c, p->line,
+                           "tezos.%s.jwt_users: users are identified only through JWT login; configure "
+                           "server.jwt.users or remove jwt_users",
+                           p->pkh_text);
+        for (size_t j = 0; j < p->n_jwt_users; j++) {
+            bool known = false;
+            for (size_t u = 0; u < cfg->n_jwt_users && !known; u++)
+                known = strcmp(cfg->jwt_users[u].name, p->jwt_users[j]) == 0;
+            if (!known) {
+                char tmp[96];
+                warn_at(c, p->line, "tezos.%s.jwt_users: `%s` is not in server.jwt.users, so it can never log in",
+                        p->pkh_text, clean(p->jwt_users[j], strlen(p->jwt_users[j]), tmp));
+            }
+        }
         if (p->n_authorized_keys == 0)
             continue;
+        if (cfg->n_jwt_users > 0)
+            return fail_at(c, p->line,
+                           "tezos.%s.authorized_keys: per-key client keys need server.authorized_keys, which cannot "
+                           "be combined with server.jwt; restrict the key with jwt_users instead",
+                           p->pkh_text);
         /* spec: §13 item 10 "Reject that configuration at startup with an error that says what to add." */
         if (cfg->n_authorized_keys == 0)
             return fail_at(c, p->line,
@@ -1496,6 +1806,12 @@ void vg_config_free(vg_config *cfg)
     free(cfg->policies);
     json_decref(cfg->watermark_config);
     free(cfg->authorized_keys);
+    for (size_t i = 0; i < cfg->n_jwt_users; i++) {
+        free(cfg->jwt_users[i].name);
+        jwt_cred_free(&cfg->jwt_users[i].cred);
+        jwt_cred_free(&cfg->jwt_users[i].new_cred);
+    }
+    free(cfg->jwt_users);
     memset(cfg, 0, sizeof *cfg);
 }
 

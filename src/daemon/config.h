@@ -51,11 +51,30 @@ typedef struct {
     /* per-key `authorized_keys`: only these authenticated clients may use the key (0 = any) */
     size_t n_authorized_keys;
     vg_config_pubkey *authorized_keys;
-    /* per-key `jwt_users` (stored; a non-empty list is refused while JWT is unsupported) */
+    /* per-key `jwt_users`: only these logged-in users may use the key (0 = any); requires server.jwt */
     size_t n_jwt_users;
     char **jwt_users;
     int line;                      /* line of the `tezos:` entry (0 if not from a file) */
 } vg_policy;
+
+/* One set of JWT credentials (spec §5.2). password and secret are NUL-terminated strings in
+ * vg_secure_alloc memory (never logged); an absent value is "" (rejected at serve start). */
+typedef struct {
+    char *password;
+    char *secret;                  /* HMAC key */
+    uint64_t exp_minutes;          /* jwt_exp; 0 = the default, 60 */
+} vg_jwt_cred;
+
+/* A `server.jwt.users` entry, with its optional rotation target. */
+typedef struct {
+    char *name;
+    vg_jwt_cred cred;
+    bool has_new;                  /* new_data present */
+    vg_jwt_cred new_cred;
+    bool has_old_cred_exp;         /* old_cred_exp present */
+    int64_t old_cred_exp;          /* unix seconds (the YAML value is UTC "YYYY-MM-DD hh:mm:ss") */
+    int line;
+} vg_jwt_user;
 
 typedef struct {
     char path[1024];               /* file the config was read from ("" for the dev default) */
@@ -71,6 +90,12 @@ typedef struct {
     /* server.authorized_keys: when n > 0 every sign / PoP request must be authenticated (§5.1) */
     size_t n_authorized_keys;
     vg_config_pubkey *authorized_keys;
+    /* server.jwt.users: when n > 0, POST /login issues tokens and every other main route needs one
+     * (§5.2). Mutually exclusive with server.authorized_keys. Strength rules are checked at serve
+     * start (vg_auth_new), as Signatory does. */
+    size_t n_jwt_users;
+    vg_jwt_user *jwt_users;
+    int jwt_line;                  /* line of server.jwt, for messages */
 } vg_config;
 
 /* Loads and validates path (a regular file of at most VG_CONFIG_FILE_MAX bytes). *cfg is
@@ -96,6 +121,10 @@ int vg_policy_check(const vg_policy *p, const vg_request *req, vg_err *err);
 /* The full §3.3 order: chain, client (per-key authorized_keys; client = authenticated client's
  * pkh or NULL: "authentication required" / "client `tz1...' is not allowed"), request kind, operations. */
 int vg_policy_check_client(const vg_policy *p, const vg_request *req, const vg_pkh *client, vg_err *err);
+/* Per-key `jwt_users` (§3.3, before the filter): user = the logged-in JWT user or NULL. A key with
+ * a list refuses other users with VG_E_FORBIDDEN "user `<u>' is not authorized to access <pkh>",
+ * and an unauthenticated caller with "authentication required". */
+int vg_policy_check_jwt_user(const vg_policy *p, const char *user, vg_err *err);
 /* Default policy (pkh listed with a null value): block, preattestation, attestation. Overwrites *p
  * (which must not hold allocations); allowed_ops is allocated (NULL only if out of memory, which
  * every function here treats as "no operation allowed"). Free with vg_policy_free. */

@@ -13,10 +13,12 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/secmem.h"
+#include "daemon/auth.h"
 #include "daemon/metrics.h"
 
 struct vg_http {
     vg_signer *signer;
+    vg_auth *auth; /* server.authorized_keys / server.jwt (spec §5) */
     struct MHD_Daemon *main_daemon;
     struct MHD_Daemon *utility_daemon;
 };
@@ -70,9 +72,9 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, cons
     return send_buffer(c, status, text[0] ? "text/plain; charset=utf-8" : NULL, copy, strlen(copy));
 }
 
-/* Routes are /keys/{pkh}, /bls_prove_possession/{pkh}, /authorized_keys; a path variable is one
- * non-empty segment. Returns the route id or -1, and points *arg at the variable. */
-enum { ROUTE_KEYS, ROUTE_POP, ROUTE_AUTHORIZED_KEYS };
+/* Routes are /keys/{pkh}, /bls_prove_possession/{pkh}, /authorized_keys, /login (JWT only); a path
+ * variable is one non-empty segment. Returns the route id or -1, and points *arg at the variable. */
+enum { ROUTE_KEYS, ROUTE_POP, ROUTE_AUTHORIZED_KEYS, ROUTE_LOGIN };
 
 static int route(const char *url, const char **arg)
 {
@@ -89,6 +91,44 @@ static int route(const char *url, const char **arg)
     }
     if (strcmp(url, "/authorized_keys") == 0)
         return ROUTE_AUTHORIZED_KEYS;
+    if (strcmp(url, "/login") == 0)
+        return ROUTE_LOGIN;
+    return -1;
+}
+
+/* The peer's IP as Go's net.ParseIP(host).String() prints it (IPv4-mapped IPv6 as plain IPv4). */
+static void client_ip(struct MHD_Connection *c, char out[INET6_ADDRSTRLEN])
+{
+    snprintf(out, INET6_ADDRSTRLEN, "<nil>");
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (info == NULL || info->client_addr == NULL)
+        return;
+    const struct sockaddr *sa = info->client_addr;
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, INET6_ADDRSTRLEN);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a6))
+            inet_ntop(AF_INET, &a6->s6_addr[12], out, INET6_ADDRSTRLEN);
+        else
+            inet_ntop(AF_INET6, a6, out, INET6_ADDRSTRLEN);
+    }
+}
+
+/* spec §5.1: the ?authentication= check for sign (msg = request bytes) and PoP (msg empty). On
+ * failure: authentication_failure_total{status,auth_method="authentication",client_ip} and a WARN. */
+static int authenticate(vg_http *h, struct MHD_Connection *c, const vg_pkh *target, const char *pkh_text,
+                        const uint8_t *msg, size_t len, vg_pkh *client, vg_err *err)
+{
+    const char *sig = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "authentication");
+    if (vg_auth_verify_request(h->auth, target, msg, len, sig, client, err) == 0)
+        return 0;
+    char ip[INET6_ADDRSTRLEN], labels[160];
+    client_ip(c, ip);
+    snprintf(labels, sizeof labels, "status=\"%d\",auth_method=\"authentication\",client_ip=\"%s\"",
+             vg_err_http_status(err->kind), ip);
+    vg_metrics_inc("authentication_failure_total", labels, 1);
+    VG_WARN("authentication failed for %s from %s: %s", pkh_text, ip, err->msg);
     return -1;
 }
 
@@ -103,9 +143,14 @@ static void count_sign_request(const char *pkh, unsigned status, double ms)
 }
 
 static unsigned handle_sign(vg_http *h, struct MHD_Connection *c, const char *pkh, request_ctx *ctx,
-                            enum MHD_Result *ret)
+                            const vg_signer_caller *caller, enum MHD_Result *ret)
 {
     vg_err err = {0};
+    vg_pkh target, client;
+    vg_signer_caller who = *caller;
+    /* spec: §1.3 step 1 (the key hash is needed for the authentication bytes) */
+    if (vg_pkh_parse(pkh, &target, &err) < 0)
+        goto fail;
     int version = vg_signing_version_parse(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "version"));
     if (ctx->too_large) {
         vg_fail(&err, VG_E_INVALID, "request body too large: limit is %d bytes", VG_HTTP_BODY_MAX);
@@ -125,8 +170,16 @@ static unsigned handle_sign(vg_http *h, struct MHD_Connection *c, const char *pk
     json_decref(body);
     if (rc < 0)
         goto fail;
+    /* spec: §1.3 step 7, after the body is decoded and before the policy lookup */
+    if (vg_auth_has_keys(h->auth)) {
+        if (authenticate(h, c, &target, pkh, msg, msglen, &client, &err) < 0) {
+            free(msg);
+            goto fail;
+        }
+        who.client = &client;
+    }
     char sig[VG_B58_MAX];
-    rc = vg_signer_sign(h->signer, pkh, msg, msglen, version, sig, &err);
+    rc = vg_signer_sign_as(h->signer, &who, pkh, msg, msglen, version, sig, &err);
     free(msg);
     if (rc < 0)
         goto fail;
@@ -137,15 +190,80 @@ fail:
     return (unsigned)vg_err_http_status(err.kind);
 }
 
+/* spec §5.2: POST /login, headers `username` and `password`; 201 with the raw token. */
+static enum MHD_Result handle_login(vg_http *h, struct MHD_Connection *c)
+{
+    vg_err err = {0};
+    char *token = NULL;
+    if (vg_auth_jwt_login(h->auth, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "username"),
+                          MHD_lookup_connection_value(c, MHD_HEADER_KIND, "password"), &token, &err) < 0)
+        return send_text(c, (unsigned)vg_err_http_status(err.kind), err.msg);
+    return send_buffer(c, 201, "text/plain; charset=utf-8", token, strlen(token));
+}
+
+static enum MHD_Result handle_authorized_keys(vg_http *h, struct MHD_Connection *c)
+{
+    /* spec: §1.6 "{}" when none are configured, else the pkhs in config order */
+    json_t *body = json_object();
+    size_t n = vg_auth_key_count(h->auth);
+    if (body != NULL && n > 0) {
+        json_t *list = json_array();
+        for (size_t i = 0; list != NULL && i < n; i++) {
+            char text[VG_B58_MAX];
+            vg_pkh_format(vg_auth_key_pkh(h->auth, i), text);
+            json_array_append_new(list, json_string(text));
+        }
+        json_object_set_new(body, "authorized_keys", list);
+    }
+    return send_json(c, 200, body);
+}
+
+static enum MHD_Result handle_pop(vg_http *h, struct MHD_Connection *c, const char *pkh,
+                                  const vg_signer_caller *caller)
+{
+    vg_err err = {0};
+    vg_pkh target, client;
+    vg_signer_caller who = *caller;
+    char out[VG_B58_MAX];
+    /* spec: §1.5 parse pkh → authenticate with an empty message → policy → JWT user → key → PoP */
+    if (vg_pkh_parse(pkh, &target, &err) < 0)
+        return send_error(c, &err);
+    if (vg_auth_has_keys(h->auth)) {
+        if (authenticate(h, c, &target, pkh, NULL, 0, &client, &err) < 0)
+            return send_error(c, &err);
+        who.client = &client;
+    }
+    if (vg_signer_prove_possession_as(h->signer, &who, pkh, out, &err) < 0)
+        return send_error(c, &err);
+    return send_json(c, 200, json_pack("{s:s}", "bls_prove_possession", out));
+}
+
 static enum MHD_Result handle_main(vg_http *h, struct MHD_Connection *c, const char *url, const char *method,
                                    request_ctx *ctx)
 {
     const char *arg = NULL;
     int r = route(url, &arg);
-    if (r < 0)
+    bool jwt = vg_auth_has_jwt(h->auth);
+    if (r < 0 || (r == ROUTE_LOGIN && !jwt))
         return send_text(c, 404, "404 page not found\n");
     bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    /* Known path, wrong method: 405 before any middleware (gorilla/mux runs middlewares only for
+     * matched routes). */
+    bool method_ok = r == ROUTE_KEYS ? (get || post) : r == ROUTE_LOGIN ? post : get;
+    if (!method_ok)
+        return send_text(c, 405, "");
+    if (r == ROUTE_LOGIN)
+        return handle_login(h, c);
     vg_err err = {0};
+    vg_signer_caller who = {NULL, NULL};
+    if (jwt) {
+        /* spec: §5.2 every other matched main route needs Authorization: Bearer + username */
+        const char *user = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "username");
+        if (vg_auth_jwt_check(h->auth, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"), user,
+                              &err) < 0)
+            return send_text(c, (unsigned)vg_err_http_status(err.kind), err.msg);
+        who.jwt_user = user;
+    }
     char out[VG_B58_MAX];
     switch (r) {
     case ROUTE_KEYS:
@@ -153,27 +271,19 @@ static enum MHD_Result handle_main(vg_http *h, struct MHD_Connection *c, const c
             struct timespec t0, t1;
             clock_gettime(CLOCK_MONOTONIC, &t0);
             enum MHD_Result ret;
-            unsigned status = handle_sign(h, c, arg, ctx, &ret);
+            unsigned status = handle_sign(h, c, arg, ctx, &who, &ret);
             clock_gettime(CLOCK_MONOTONIC, &t1);
             count_sign_request(arg, status,
                                (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
             return ret;
         }
-        if (!get)
-            break;
-        if (vg_signer_public_key(h->signer, arg, out, &err) < 0)
+        if (vg_signer_public_key_as(h->signer, &who, arg, out, &err) < 0)
             return send_error(c, &err);
         return send_json(c, 200, json_pack("{s:s}", "public_key", out));
     case ROUTE_POP:
-        if (!get)
-            break;
-        if (vg_signer_prove_possession(h->signer, arg, out, &err) < 0)
-            return send_error(c, &err);
-        return send_json(c, 200, json_pack("{s:s}", "bls_prove_possession", out));
+        return handle_pop(h, c, arg, &who);
     case ROUTE_AUTHORIZED_KEYS:
-        if (!get)
-            break;
-        return send_json(c, 200, json_object());
+        return handle_authorized_keys(h, c);
     }
     return send_text(c, 405, "");
 }
@@ -312,6 +422,11 @@ int vg_http_start(vg_signer *signer, const char *address, const char *utility_ad
     if (h == NULL)
         return vg_fail(err, VG_E_INTERNAL, "out of memory");
     h->signer = signer;
+    /* The JWT credential rules are checked here, at serve start (spec §5.2). */
+    if (vg_auth_new(vg_signer_config(signer), &h->auth, err) < 0) {
+        free(h);
+        return -1;
+    }
     h->main_daemon = listen_on(address, on_main_request, h, err);
     if (h->main_daemon != NULL)
         h->utility_daemon = listen_on(utility_address, on_utility_request, h, err);
@@ -331,6 +446,7 @@ void vg_http_stop(vg_http *h)
         MHD_stop_daemon(h->utility_daemon);
     if (h->main_daemon != NULL)
         MHD_stop_daemon(h->main_daemon);
+    vg_auth_free(h->auth);
     free(h);
 }
 

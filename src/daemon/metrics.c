@@ -34,6 +34,7 @@ static const family families[] = {
     FAM("watermark_rejection_total", "Requests refused or failed at the watermark.", COUNTER),
     FAM("watermark_operations_total", "Watermark checks by result and backend.", COUNTER),
     HIST("watermark_operation_duration_seconds", "Watermark check and durable commit time.", wm_seconds_buckets),
+    FAM("authentication_failure_total", "Client authentication failures (authorized-key signatures).", COUNTER),
     FAM("vault_ready", "1 when the vault loaded and can sign.", GAUGE),
     FAM("signatory_build_info", "Build information (Signatory-compatible name).", GAUGE),
 };
@@ -42,7 +43,8 @@ const char *const vg_metrics_families[] = {
     "sign_handler_requests_total", "sign_handler_request_duration_milliseconds", "signing_ops_total",
     "vault_sign_request_duration_milliseconds", "vault_sign_request_error_total", "consensus_round_total",
     "policy_violation_total", "watermark_rejection_total", "watermark_operations_total",
-    "watermark_operation_duration_seconds", "vault_ready", "signatory_build_info", NULL};
+    "watermark_operation_duration_seconds", "authentication_failure_total", "vault_ready", "signatory_build_info",
+    NULL};
 
 #define N_FAMILIES (sizeof families / sizeof families[0])
 #define N_SLOTS 1024

@@ -104,6 +104,21 @@ int vg_policy_check_client(const vg_policy *p, const vg_request *req, const vg_p
     return 0;
 }
 
+int vg_policy_check_jwt_user(const vg_policy *p, const char *user, vg_err *err)
+{
+    /* spec: §1.3 step 9 / §3.3 "Before the filter: JWT user check (403 ``user `<u>' is not
+     * authorized to access <pkh>``)". Upstream skips the check when no user is in context; vigil
+     * refuses instead (a key restricted to users is never usable without a login). */
+    if (p == NULL || p->n_jwt_users == 0)
+        return 0;
+    if (user == NULL)
+        return vg_fail(err, VG_E_FORBIDDEN, "authentication required");
+    for (size_t i = 0; i < p->n_jwt_users; i++)
+        if (p->jwt_users[i] != NULL && strcmp(p->jwt_users[i], user) == 0)
+            return 0;
+    return vg_fail(err, VG_E_FORBIDDEN, "user `%.100s' is not authorized to access %s", user, p->pkh_text);
+}
+
 int vg_policy_check(const vg_policy *p, const vg_request *req, vg_err *err)
 {
     return vg_policy_check_client(p, req, NULL, err);
@@ -175,5 +190,7 @@ size_t vg_policy_describe(const vg_policy *p, char *out, size_t cap)
         put(out, cap, &len, "; log payloads");
     if (p->n_authorized_keys > 0)
         put(out, cap, &len, "; clients: %zu", p->n_authorized_keys);
+    if (p->n_jwt_users > 0)
+        put(out, cap, &len, "; jwt users: %zu", p->n_jwt_users);
     return len;
 }

@@ -133,26 +133,36 @@ vg_vault *vg_signer_vault(vg_signer *s, const char *name)
 
 /* Key lookup for requests that need a policy entry (sign, PoP) — and, unlike Signatory, for
  * GET /keys too: keys not enabled in `tezos:` are not disclosed (spec §13 item 11). */
-static int lookup(vg_signer *s, const char *pkh_text, vg_pkh *pkh, const vg_policy **policy,
-                  const vg_vault_key **key, bool policy_first, vg_err *err)
+static int lookup(vg_signer *s, const vg_signer_caller *who, const char *pkh_text, vg_pkh *pkh,
+                  const vg_policy **policy, const vg_vault_key **key, bool policy_first, vg_err *err)
 {
     if (vg_pkh_parse(pkh_text, pkh, err) < 0)
         return -1;
     *policy = vg_config_policy(s->cfg, pkh);
     if (policy_first && *policy == NULL)
         return vg_fail(err, VG_E_FORBIDDEN, "%s is not listed in config", pkh_text);
+    if (*policy != NULL && vg_policy_check_jwt_user(*policy, who != NULL ? who->jwt_user : NULL, err) < 0)
+        return -1;
     *key = find_key(s, pkh);
     if (*key == NULL || *policy == NULL)
         return vg_fail(err, VG_E_NOTFOUND, "this key not found in any vault");
     return 0;
 }
 
+const vg_config *vg_signer_config(const vg_signer *s) { return s->cfg; }
+
 int vg_signer_public_key(vg_signer *s, const char *pkh_text, char out[VG_B58_MAX], vg_err *err)
+{
+    return vg_signer_public_key_as(s, NULL, pkh_text, out, err);
+}
+
+int vg_signer_public_key_as(vg_signer *s, const vg_signer_caller *who, const char *pkh_text, char out[VG_B58_MAX],
+                            vg_err *err)
 {
     vg_pkh pkh;
     const vg_policy *policy;
     const vg_vault_key *key;
-    if (lookup(s, pkh_text, &pkh, &policy, &key, false, err) < 0)
+    if (lookup(s, who, pkh_text, &pkh, &policy, &key, false, err) < 0)
         return -1;
     snprintf(out, VG_B58_MAX, "%s", key->pk_text);
     return 0;
@@ -215,10 +225,17 @@ static void count_policy_violation(const vg_vault_key *key, const vg_err *err)
     /* The refused kind is the text between the first backtick and the apostrophe. */
     const char *open = strchr(err->msg, '`');
     const char *close = open != NULL ? strchr(open + 1, '\'') : NULL;
+    if (strcmp(err->msg, "authentication required") == 0) {
+        open = "`authentication'";
+        close = open + 15;
+    }
     if (open == NULL || close == NULL || strncmp(err->msg, "chain", 5) == 0)
         return;
     char kind[64];
     snprintf(kind, sizeof kind, "%.*s", (int)(close - open - 1), open + 1);
+    /* spec: §3.3 step 2: client refusals count as violation_type="authentication" */
+    if (strncmp(err->msg, "client `", 8) == 0)
+        snprintf(kind, sizeof kind, "authentication");
     char labels[256];
     snprintf(labels, sizeof labels, "violation_type=\"%s\",address=\"%s\",operation_type=\"request\"", kind,
              key->pkh_text);
@@ -228,6 +245,12 @@ static void count_policy_violation(const vg_vault_key *key, const vg_err *err)
 int vg_signer_sign(vg_signer *s, const char *pkh_text, const uint8_t *msg, size_t len, int version,
                    char sig_out[VG_B58_MAX], vg_err *err)
 {
+    return vg_signer_sign_as(s, NULL, pkh_text, msg, len, version, sig_out, err);
+}
+
+int vg_signer_sign_as(vg_signer *s, const vg_signer_caller *who, const char *pkh_text, const uint8_t *msg,
+                      size_t len, int version, char sig_out[VG_B58_MAX], vg_err *err)
+{
     double start = now_seconds();
     vg_pkh pkh;
     if (vg_pkh_parse(pkh_text, &pkh, err) < 0)
@@ -235,6 +258,11 @@ int vg_signer_sign(vg_signer *s, const char *pkh_text, const uint8_t *msg, size_
     const vg_policy *policy = vg_config_policy(s->cfg, &pkh);
     if (policy == NULL)
         return vg_fail(err, VG_E_FORBIDDEN, "%s is not listed in config", pkh_text);
+    /* spec: §1.3 step 9, before the request is decoded */
+    if (vg_policy_check_jwt_user(policy, who != NULL ? who->jwt_user : NULL, err) < 0) {
+        VG_ERROR("refused pkh=%s: %s", pkh_text, err->msg);
+        return -1;
+    }
 
     vg_request *req = malloc(sizeof *req);
     if (req == NULL)
@@ -255,7 +283,7 @@ int vg_signer_sign(vg_signer *s, const char *pkh_text, const uint8_t *msg, size_
     bool consensus = vg_req_kind_is_consensus(req->kind);
     if (consensus)
         vg_b58check_encode(VG_B58_CHAIN_ID, req->chain_id, 4, chain);
-    if (vg_policy_check(policy, req, err) < 0) {
+    if (vg_policy_check_client(policy, req, who != NULL ? who->client : NULL, err) < 0) {
         count_policy_violation(key, err);
         VG_ERROR("policy refused pkh=%s request=%s: %s", pkh_text, vg_req_kind_name(req->kind), err->msg);
         goto out;
@@ -315,15 +343,24 @@ int vg_signer_sign(vg_signer *s, const char *pkh_text, const uint8_t *msg, size_
     snprintf(labels, sizeof labels, "vault=\"%s\",address=\"%s\",op=\"%s\",chain_id=\"%s\"",
              key->vault->drv->display_name, pkh_text, vg_req_kind_name(req->kind), chain);
     vg_metrics_observe("vault_sign_request_duration_milliseconds", labels, ms);
+    /* spec: §3.4 optional client_pkh (authorized keys) and, for JWT, the user */
+    char caller[VG_B58_MAX + 160] = "";
+    if (who != NULL && who->client != NULL) {
+        char text[VG_B58_MAX];
+        vg_pkh_format(who->client, text);
+        snprintf(caller, sizeof caller, " client_pkh=%s", text);
+    } else if (who != NULL && who->jwt_user != NULL) {
+        snprintf(caller, sizeof caller, " user=%.128s", who->jwt_user);
+    }
     if (consensus) {
         snprintf(labels, sizeof labels, "address=\"%s\",operation_type=\"%s\",chain_id=\"%s\",round=\"%d\"",
                  pkh_text, vg_req_kind_name(req->kind), chain, req->round);
         vg_metrics_inc("consensus_round_total", labels, 1);
-        VG_INFO("signed %s pkh=%s chain=%s lvl=%d round=%d vault=%s", vg_req_kind_name(req->kind), pkh_text,
-                chain, req->level, req->round, key->vault->name);
+        VG_INFO("signed %s pkh=%s chain=%s lvl=%d round=%d vault=%s%s", vg_req_kind_name(req->kind), pkh_text,
+                chain, req->level, req->round, key->vault->name, caller);
     } else {
-        VG_INFO("signed %s pkh=%s ops=%zu vault=%s", vg_req_kind_name(req->kind), pkh_text, req->n_ops,
-                key->vault->name);
+        VG_INFO("signed %s pkh=%s ops=%zu vault=%s%s", vg_req_kind_name(req->kind), pkh_text, req->n_ops,
+                key->vault->name, caller);
     }
 out:
     free(req);
@@ -332,10 +369,16 @@ out:
 
 int vg_signer_prove_possession(vg_signer *s, const char *pkh_text, char out[VG_B58_MAX], vg_err *err)
 {
+    return vg_signer_prove_possession_as(s, NULL, pkh_text, out, err);
+}
+
+int vg_signer_prove_possession_as(vg_signer *s, const vg_signer_caller *who, const char *pkh_text,
+                                  char out[VG_B58_MAX], vg_err *err)
+{
     vg_pkh pkh;
     const vg_policy *policy;
     const vg_vault_key *key;
-    if (lookup(s, pkh_text, &pkh, &policy, &key, true, err) < 0)
+    if (lookup(s, who, pkh_text, &pkh, &policy, &key, true, err) < 0)
         return -1;
     if (key->type != VG_KEY_BLS || key->vault->drv->prove_possession == NULL)
         return vg_fail(err, VG_E_INVALID, "proof of possession is not supported");

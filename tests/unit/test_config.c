@@ -311,13 +311,14 @@ static void test_watermark_and_unsupported(void)
     EXPECT_OK("watermark:\n  driver: file\n  config:\n    x: 1\n", &cfg);
     CHECK(json_is_object(cfg.watermark_config));
     vg_config_free(&cfg);
-    EXPECT_ERR("watermark:\n  driver: aws\n",
-               "vigil.yaml:2: watermark.driver: `aws` is not supported by this version (supported: file, mem)");
+    EXPECT_OK("watermark:\n  driver: aws\n  config:\n    table: wm\n", &cfg);
+    CHECK(json_is_object(cfg.watermark_config));
+    vg_config_free(&cfg);
     EXPECT_ERR("watermark:\n  driver: gcp\n", "watermark.driver: `gcp` is not supported");
     EXPECT_ERR("\npolicy_hook:\n  address: http://127.0.0.1:6733\n",
                "vigil.yaml:2: policy_hook is not supported by this version");
-    EXPECT_ERR("server:\n  jwt:\n    users:\n      u:\n        password: p\n",
-               "vigil.yaml:2: server.jwt is not supported by this version");
+    /* server.jwt is parsed (strength rules are checked at serve start: tests/unit/test_auth.c) */
+    EXPECT_ERR("server:\n  jwt:\n    users:\n", "vigil.yaml:3: server.jwt.users: expected a mapping of user names");
 }
 
 /* ---------- tezos keys and policies ---------- */
@@ -397,7 +398,7 @@ static void test_tezos(void)
     EXPECT_ERR("tezos:\n  " TZ1 ":\n    allowed_chains: []\n", "allowed_chains: empty list");
     EXPECT_ERR("tezos:\n  " TZ1 ":\n    allowed_chains: NetXxkAx4woPLyu\n", "allowed_chains: expected a list");
     EXPECT_ERR("tezos:\n  " TZ1 ":\n    jwt_users: [alice]\n",
-               "vigil.yaml:3: tezos." TZ1 ".jwt_users: requires server.jwt, which this version does not support");
+               "vigil.yaml:2: tezos." TZ1 ".jwt_users: users are identified only through JWT login");
 
     /* null allow / empty mapping → nothing allowed; jwt_users: null is fine */
     EXPECT_OK("tezos:\n  " TZ1 ":\n    allow:\n    log_payloads: true\n    jwt_users:\n", &cfg);
@@ -673,12 +674,16 @@ static void test_examples(void)
     vg_err err;
     size_t len;
 
-    /* root/signatory.yaml configures JWT, which vigil refuses rather than ignores */
+    /* root/signatory.yaml configures JWT: it loads (its weak passwords are refused by `serve`) */
     char *y = read_example("signatory/config_examples/root/signatory.yaml", &len);
     if (y != NULL) {
-        CHECK(vg_config_parse(y, len, "signatory.yaml", &cfg, &err) < 0);
-        CHECK_MSG(strstr(err.msg, "signatory.yaml:6: server.jwt is not supported by this version") != NULL, "%s",
-                  err.msg);
+        int rc = vg_config_parse(y, len, "signatory.yaml", &cfg, &err);
+        CHECK_MSG(rc == 0, "%s", err.msg);
+        if (rc == 0) {
+            CHECK(cfg.n_jwt_users == 2 && strcmp(cfg.jwt_users[0].name, "user_name1") == 0 &&
+                  cfg.jwt_users[0].cred.exp_minutes == 35);
+            vg_config_free(&cfg);
+        }
         /* without the jwt block the rest loads: four kept drivers, a default and an explicit policy */
         char *start = strstr(y, "  jwt:\n"), *end = strstr(y, "\nvaults:");
         CHECK(start != NULL && end != NULL);
