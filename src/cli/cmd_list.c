@@ -8,37 +8,6 @@
 #include "daemon/signer.h"
 #include "vault/vault.h"
 
-static int parse_common(int argc, char **argv, vg_cli_common *opts, const char *extra_short,
-                        int (*extra)(int c, const char *arg, void *ud), void *ud)
-{
-    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
-                                             {"base-dir", required_argument, NULL, 'b'},
-                                             {"log", required_argument, NULL, 'l'},
-                                             {"vault", required_argument, NULL, 'v'},
-                                             {"type", required_argument, NULL, 't'},
-                                             {"num", required_argument, NULL, 'n'},
-                                             {NULL, 0, NULL, 0}};
-    char shortopts[32];
-    snprintf(shortopts, sizeof shortopts, "c:%s", extra_short);
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-        vg_log_level level;
-        if (c == 'c') {
-            opts->config_path = optarg;
-        } else if (c == 'b') {
-            opts->base_dir = optarg;
-        } else if (c == 'l') {
-            if (vg_log_parse_level(optarg, &level) < 0)
-                return -1;
-            vg_log_set_level(level);
-        } else if (c == '?' || extra == NULL || extra(c, optarg, ud) < 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static void print_names(FILE *f, const bool *allowed, int n, const char *(*name)(int))
 {
     fputc('[', f);
@@ -73,7 +42,7 @@ void vg_cli_print_key(const vg_vault_key *k, const vg_policy *p)
 int vg_cmd_list(int argc, char **argv)
 {
     vg_cli_common opts = {0};
-    if (parse_common(argc, argv, &opts, "", NULL, NULL) < 0)
+    if (vg_cli_parse(argc, argv, &opts, "", NULL, NULL) < 0)
         return 2;
     vg_log_set_level(vg_log_get_level() > VG_LOG_WARN ? VG_LOG_WARN : vg_log_get_level());
     vg_config cfg;
@@ -138,7 +107,7 @@ int vg_cmd_generate(int argc, char **argv)
 {
     vg_cli_common opts = {0};
     generate_opts g = {NULL, VG_KEY_ED25519, 1};
-    if (parse_common(argc, argv, &opts, "v:t:n:", generate_flag, &g) < 0)
+    if (vg_cli_parse(argc, argv, &opts, "v:t:n:", generate_flag, &g) < 0)
         return 2;
     vg_config cfg;
     memset(&cfg, 0, sizeof cfg);

@@ -20,8 +20,6 @@ static void harden_process(void)
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
-void vg_cli_print_key(const vg_vault_key *k, const vg_policy *p);
-
 static void print_dev_banner(vg_signer *s, unsigned port)
 {
     fprintf(stdout, "\nvigil dev signer on 127.0.0.1:%u (keys in a local file vault: for development only)\n",

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,3 +101,37 @@ int vg_cli_load_config(vg_cli_common *opts, vg_config *cfg)
     }
     return 0;
 }
+
+int vg_cli_parse(int argc, char **argv, vg_cli_common *opts, const char *extra_short,
+                        int (*extra)(int c, const char *arg, void *ud), void *ud)
+{
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"base-dir", required_argument, NULL, 'b'},
+                                             {"log", required_argument, NULL, 'l'},
+                                             {"vault", required_argument, NULL, 'v'},
+                                             {"type", required_argument, NULL, 't'},
+                                             {"num", required_argument, NULL, 'n'},
+                                             {"file", required_argument, NULL, 'f'},
+                                             {"name", required_argument, NULL, 'N'},
+                                             {NULL, 0, NULL, 0}};
+    char shortopts[32];
+    snprintf(shortopts, sizeof shortopts, "c:%s", extra_short);
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        vg_log_level level;
+        if (c == 'c') {
+            opts->config_path = optarg;
+        } else if (c == 'b') {
+            opts->base_dir = optarg;
+        } else if (c == 'l') {
+            if (vg_log_parse_level(optarg, &level) < 0)
+                return -1;
+            vg_log_set_level(level);
+        } else if (c == '?' || extra == NULL || extra(c, optarg, ud) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+

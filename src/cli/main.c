@@ -15,6 +15,8 @@ static const struct {
     {"serve", vg_cmd_serve, "run the signer (HTTP API + utility server)"},
     {"list", vg_cmd_list, "list keys, their vaults and policies"},
     {"generate", vg_cmd_generate, "generate keys in a vault: -v VAULT -t tz1|tz2|tz3|tz4 [-n N]"},
+    {"import", vg_cmd_import, "import a secret key into a vault: -v VAULT [-f FILE|-] (base58, PEM or DER)"},
+    {"pop", vg_cmd_pop, "print the BLS proof of possession of a tz4 key: pop [-c FILE] tz4..."},
     {"list-ops", vg_cmd_list_ops, "print every generic operation kind a policy can name"},
     {"list-requests", vg_cmd_list_requests, "print every request kind a policy can name"},
     {"rpc", vg_cmd_rpc, "send enclave RPC calls (JSON lines) to a vigil-enclave / tee-signer"},

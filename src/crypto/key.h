@@ -42,6 +42,8 @@ int vg_key_generate(vg_key_type t, vg_key **out, vg_err *err);
  * BLS 32-byte big-endian scalar, nonzero and < r. The input is not retained (caller wipes it). */
 int vg_key_from_secret(vg_key_type t, const uint8_t *secret, size_t len, vg_key **out, vg_err *err);
 void vg_key_free(vg_key *k);
+/* From a PKCS#8 private key, PEM or DER (Ed25519, secp256k1, P-256), as HSM and cloud tools export. */
+int vg_key_from_pkcs8(const uint8_t *buf, size_t len, vg_key **out, vg_err *err);
 
 vg_key_type vg_key_get_type(const vg_key *k);
 /* Compressed public key: 32 (Ed25519), 33 (SEC1 compressed), 48 (G1 compressed) bytes. */

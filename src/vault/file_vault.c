@@ -172,6 +172,41 @@ static int file_generate(vg_vault *v, vg_key_type t, size_t n, vg_err *err)
     return 0;
 }
 
+static int file_import(vg_vault *v, const vg_key *key, const char *name, vg_err *err)
+{
+    file_vault *fv = v->state;
+    uint8_t *secret = vg_secure_alloc(VG_SECRET_LEN);
+    if (secret == NULL)
+        return vg_fail(err, VG_E_INTERNAL, "out of memory");
+    vg_key_secret(key, secret);
+    vg_key *copy;
+    int rc = vg_key_from_secret(vg_key_get_type(key), secret, VG_SECRET_LEN, &copy, err);
+    vg_secure_free(secret);
+    if (rc < 0)
+        return -1;
+    size_t pklen;
+    const uint8_t *pk = vg_key_public(copy, &pklen);
+    vg_pkh pkh;
+    vg_pkh_from_pubkey(vg_key_get_type(copy), pk, pklen, &pkh);
+    for (size_t i = 0; i < v->n_keys; i++)
+        if (memcmp(&v->keys[i].pkh, &pkh, sizeof pkh) == 0) {
+            vg_key_free(copy);
+            return vg_fail(err, VG_E_INVALID, "%s is already in vault %s", v->keys[i].pkh_text, v->name);
+        }
+    vg_vault_key *k = vg_vault_add_key(v, vg_key_get_type(copy), pk, pklen, name, copy, err);
+    if (k == NULL) {
+        vg_key_free(copy);
+        return -1;
+    }
+    if (name == NULL || name[0] == '\0')
+        snprintf(k->name, sizeof k->name, "%s", k->pkh_text);
+    if (write_secret_file(fv->path, v->keys, v->n_keys, err) < 0) {
+        vg_key_free(v->keys[--v->n_keys].key);
+        return -1;
+    }
+    return 0;
+}
+
 static void file_close(vg_vault *v) { free(v->state); }
 
 const vg_vault_driver vg_file_vault_driver = {
@@ -181,6 +216,7 @@ const vg_vault_driver vg_file_vault_driver = {
     .sign = file_sign,
     .prove_possession = file_pop,
     .generate = file_generate,
+    .import = file_import,
     .close = file_close,
     .verify_signatures = false, /* keys are in this process: nothing in between to go wrong */
 };

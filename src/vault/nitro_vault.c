@@ -531,6 +531,14 @@ static int nitro_pop(vg_vault *v, const vg_vault_key *k, uint8_t sig[96], vg_err
     return rc;
 }
 
+static int persist(nitro_vault *nv, const vg_vault *v, const vg_vault_key *k, vg_err *err)
+{
+    const nitro_key *nk = k->ref;
+    int rc = nv->ddb != NULL ? vg_key_storage_dynamodb_put(nv->ddb, k->pkh_text, nk->blob, nk->blob_len, err)
+                             : file_write(nv->keys_file, v, err);
+    return rc < 0 ? vg_wrap(err, "nitro: storing %s", k->pkh_text) : 0;
+}
+
 static int nitro_generate(vg_vault *v, vg_key_type t, size_t n, vg_err *err)
 {
     nitro_vault *nv = v->state;
@@ -543,16 +551,36 @@ static int nitro_generate(vg_vault *v, vg_key_type t, size_t n, vg_err *err)
         }
         vg_vault_key *k = add_nitro_key(v, &rep, rep.blob, rep.blob_len, err);
         vg_rpc_reply_clear(&rep);
-        if (k == NULL)
-            return -1;
         /* Persist after each key: a generated key that is not stored would be lost for good. */
-        const nitro_key *nk = k->ref;
-        int rc = nv->ddb != NULL ? vg_key_storage_dynamodb_put(nv->ddb, k->pkh_text, nk->blob, nk->blob_len, err)
-                                 : file_write(nv->keys_file, v, err);
-        if (rc < 0)
-            return vg_wrap(err, "nitro: storing %s", k->pkh_text);
+        if (k == NULL || persist(nv, v, k, err) < 0)
+            return -1;
     }
     return 0;
+}
+
+static int nitro_import(vg_vault *v, const vg_key *key, const char *name, vg_err *err)
+{
+    nitro_vault *nv = v->state;
+    struct vg_rpc_request req = {.call = VG_RPC_IMPORT_UNENCRYPTED, .key_type = vg_key_get_type(key)};
+    req.secret = vg_secure_alloc(VG_SECRET_LEN);
+    if (req.secret == NULL)
+        return vg_fail(err, VG_E_INTERNAL, "out of memory");
+    vg_key_secret(key, req.secret);
+    struct vg_rpc_reply rep;
+    int rc = locked_call(v, &req, &rep, err);
+    vg_secure_free(req.secret);
+    size_t pklen;
+    const uint8_t *pk = vg_key_public(key, &pklen);
+    vg_vault_key *k = NULL;
+    if (rc == 0 && (rep.public_key_len != pklen || memcmp(rep.public_key, pk, pklen) != 0))
+        rc = vg_fail(err, VG_E_INTERNAL, "(%s): the enclave derived another public key for the imported key",
+                     v->name);
+    if (rc == 0 && (k = add_nitro_key(v, &rep, rep.blob, rep.blob_len, err)) == NULL)
+        rc = -1;
+    vg_rpc_reply_clear(&rep);
+    if (rc == 0 && name != NULL && name[0] != '\0')
+        snprintf(k->name, sizeof k->name, "%s", name);
+    return rc == 0 ? persist(nv, v, k, err) : -1;
 }
 
 static void nitro_close(vg_vault *v)
@@ -580,6 +608,7 @@ const vg_vault_driver vg_nitro_vault_driver = {
     .sign = nitro_sign,
     .prove_possession = nitro_pop,
     .generate = nitro_generate,
+    .import = nitro_import,
     .close = nitro_close,
     .verify_signatures = true, /* the signer is another process: check what it returns */
 };

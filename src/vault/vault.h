@@ -36,6 +36,8 @@ typedef struct {
     int (*prove_possession)(vg_vault *v, const vg_vault_key *k, uint8_t sig[96], vg_err *err);
     /* Optional: creates n keys of type t and persists them. */
     int (*generate)(vg_vault *v, vg_key_type t, size_t n, vg_err *err);
+    /* Optional: stores an existing key (the caller keeps and frees `key`); name may be "". */
+    int (*import)(vg_vault *v, const vg_key *key, const char *name, vg_err *err);
     void (*close)(vg_vault *v);
     /* Keys signing outside this process (enclave, HSM) have every signature verified before it leaves. */
     bool verify_signatures;

@@ -57,6 +57,7 @@ async function main() {
   let enclave = startEnclave(sock, sealKey);
   let daemon = null;
   const keys = [];
+  let imported = null;
   try {
     await waitFor(sock);
     writeConfig(cfg, { baseDir, port, uport, sock, policies: [] });
@@ -88,6 +89,40 @@ async function main() {
         // AES-256-GCM sealing: nonce + tag + ciphertext, well above a bare 32-byte secret.
         assert.ok(Buffer.from(e.encrypted_private_key, 'base64').length > 45, 'blob too short to be sealed');
       }
+    });
+
+    await test('vigil import -v enclave (PEM on stdin) seals a known key inside the enclave', async () => {
+      const vectors = process.env.VIGIL_SHARED && path.join(process.env.VIGIL_SHARED, 'vectors/signatory/keys.json');
+      if (!vectors || !fs.existsSync(vectors)) skip('needs ../shared vectors');
+      const pem = JSON.parse(fs.readFileSync(vectors, 'utf8')).pkcs8_pem.find((p) => p.tezos_pkh.startsWith('tz2'));
+      const out = execFileSync(vigilBin(), ['import', '-c', cfg, '-v', 'enclave', '--log', 'warn'],
+        { input: pem.private_pem, encoding: 'utf8' });
+      assert.match(out, new RegExp(`Public Key Hash:\\s+${pem.tezos_pkh}`));
+      imported = pem;
+    });
+
+    await test('no plaintext secret key on disk: base_dir holds no edsk/spsk/p2sk/BLsk nor raw key bytes', async () => {
+      const files = fs.readdirSync(baseDir, { recursive: true }).map((f) => path.join(baseDir, String(f)))
+        .filter((f) => fs.statSync(f).isFile());
+      assert.ok(files.length > 0);
+      const secretRaw = imported ? Buffer.from(T.b58DecodeAndCheckPrefix(imported.tezos_secret_key,
+        [T.PrefixV2.Secp256k1SecretKey])[0]) : null;
+      for (const f of files) {
+        const data = fs.readFileSync(f);
+        const text = data.toString('latin1');
+        assert.ok(!/(edsk|spsk|p2sk|BLsk)[1-9A-HJ-NP-Za-km-z]{40,}/.test(text), `${f} holds a base58 secret key`);
+        if (secretRaw) {
+          assert.equal(data.indexOf(secretRaw), -1, `${f} holds the imported secret's raw bytes`);
+          const b64 = Buffer.from(text.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
+          assert.equal(b64.indexOf(secretRaw), -1, `${f} holds the raw secret in base64`);
+        }
+      }
+    });
+
+    await test('vigil pop prints a proof of possession made in the enclave', async () => {
+      const tz4k = keys.find((k) => k.kind === 'tz4');
+      const out = execFileSync(vigilBin(), ['pop', '-c', cfg, tz4k.pkh, '--log', 'warn'], { encoding: 'utf8' }).trim();
+      assert.ok(T.noblePopVerify(tz4k.pk, out), `bad PoP ${out}`);
     });
 
     writeConfig(cfg, { baseDir, port, uport, sock, policies: keys.map((k) => k.pkh) });
