@@ -2,14 +2,12 @@
  *   {"name": "<alias>", "value": "unencrypted:<edsk|spsk|p2sk|BLsk...>"}.
  * Everything up to the first ':' in value is a storage tag and is stripped. */
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/atomic_file.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/secmem.h"
@@ -82,8 +80,7 @@ static int file_pop(vg_vault *v, const vg_vault_key *k, uint8_t sig[96], vg_err 
     return vg_bls_prove_possession(k->key, sig, err);
 }
 
-/* Writes the whole key list to a temp file, fsyncs it, renames it over the target and fsyncs
- * the directory, so a crash leaves either the old or the new file, never a torn one. */
+/* Rewrites the whole key list atomically (a crash leaves the old or the new file). */
 static int write_secret_file(const char *path, vg_vault_key *keys, size_t n, vg_err *err)
 {
     json_t *arr = json_array();
@@ -102,43 +99,8 @@ static int write_secret_file(const char *path, vg_vault_key *keys, size_t n, vg_
     json_decref(arr);
     if (dump == NULL)
         return vg_fail(err, VG_E_INTERNAL, "out of memory");
-    size_t dump_len = strlen(dump);
-
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
-    int rc = 0;
-    if (fd < 0) {
-        rc = vg_fail(err, VG_E_INTERNAL, "%s: %s", tmp, strerror(errno));
-    } else {
-        fchmod(fd, 0600);
-        size_t off = 0;
-        while (off < dump_len) {
-            ssize_t w = write(fd, dump + off, dump_len - off);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                break;
-            off += (size_t)w;
-        }
-        if (off != dump_len || write(fd, "\n", 1) != 1 || fsync(fd) < 0)
-            rc = vg_fail(err, VG_E_INTERNAL, "%s: write failed: %s", tmp, strerror(errno));
-        close(fd);
-        if (rc == 0 && rename(tmp, path) < 0)
-            rc = vg_fail(err, VG_E_INTERNAL, "%s: rename failed: %s", path, strerror(errno));
-        if (rc < 0)
-            unlink(tmp);
-    }
+    int rc = vg_write_file_atomic(path, dump, strlen(dump), 0600, err);
     vg_json_free_string(dump); /* the allocator wipes it */
-    if (rc == 0) {
-        char dir[1024];
-        snprintf(dir, sizeof dir, "%s", path);
-        int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
     return rc;
 }
 

@@ -11,19 +11,17 @@
  *   secret_access_key, session_token, region} (else the AWS chain: env, shared file, IMDSv2),
  *   storage {driver: file|aws|dynamodb, config: path | {table, ...}}. */
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "aws/credentials.h"
 #include "aws/key_storage_dynamodb.h"
+#include "common/atomic_file.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/secmem.h"
@@ -198,7 +196,7 @@ out:
     return rc;
 }
 
-/* Rewrites the whole file atomically (temp + fsync + rename + fsync dir). */
+/* Rewrites the whole file atomically. */
 static int file_write(const char *path, const vg_vault *v, vg_err *err)
 {
     json_t *arr = json_array();
@@ -219,41 +217,8 @@ static int file_write(const char *path, const vg_vault *v, vg_err *err)
     json_decref(arr);
     if (text == NULL)
         return vg_fail(err, VG_E_INTERNAL, "out of memory");
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
-    int rc = 0;
-    if (fd < 0) {
-        rc = vg_fail(err, VG_E_INTERNAL, "%s: %s", tmp, strerror(errno));
-    } else {
-        size_t len = strlen(text), off = 0;
-        fchmod(fd, 0600);
-        while (off < len) {
-            ssize_t w = write(fd, text + off, len - off);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                break;
-            off += (size_t)w;
-        }
-        if (off != len || fsync(fd) < 0)
-            rc = vg_fail(err, VG_E_INTERNAL, "%s: write failed: %s", tmp, strerror(errno));
-        close(fd);
-        if (rc == 0 && rename(tmp, path) < 0)
-            rc = vg_fail(err, VG_E_INTERNAL, "%s: %s", path, strerror(errno));
-        if (rc < 0)
-            unlink(tmp);
-    }
+    int rc = vg_write_file_atomic(path, text, strlen(text), 0600, err);
     vg_json_free_string(text);
-    if (rc == 0) {
-        char dir[1024];
-        snprintf(dir, sizeof dir, "%s", path);
-        int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
     return rc;
 }
 
