@@ -32,5 +32,6 @@ int vg_cmd_rpc(int argc, char **argv);
 int vg_cmd_attest(int argc, char **argv);
 int vg_cmd_import(int argc, char **argv);
 int vg_cmd_pop(int argc, char **argv);
+int vg_cmd_proxy(int argc, char **argv);
 
 #endif

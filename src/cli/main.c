@@ -20,6 +20,7 @@ static const struct {
     {"list-ops", vg_cmd_list_ops, "print every generic operation kind a policy can name"},
     {"list-requests", vg_cmd_list_requests, "print every request kind a policy can name"},
     {"rpc", vg_cmd_rpc, "send enclave RPC calls (JSON lines) to a vigil-enclave / tee-signer"},
+    {"proxy", vg_cmd_proxy, "forward streams to one remote: --remote kms.REGION.amazonaws.com:443 [--listen vsock://ANY:8000]"},
     {"attest", vg_cmd_attest, "attest verify FILE [--root PEM] [--at SECONDS|document]; attest soft-nsm --dir DIR (dev)"},
 };
 

@@ -62,6 +62,13 @@ static void usage(FILE *f)
             "  --listen ADDR         vsock://CID:PORT | unix:/path | tcp://IP:PORT (default vsock://ANY:2000)\n"
             "  --seal NAME           key sealing: %s (default kms; dev if --dev-seal-key is given)\n"
             "  --dev-seal-key FILE   dev sealing key (32 bytes, created 0600 if absent). INSECURE\n"
+            "  --kms-proxy ADDR      stream to the parent's KMS proxy: vsock://CID:PORT | tcp://IP:PORT\n"
+            "                        (default vsock://3:8000)\n"
+            "  --kms-endpoint-host H TLS name and Host for KMS (default kms.<region>.amazonaws.com)\n"
+            "  --kms-ca-file FILE    trust only these PEM roots for KMS instead of the embedded Amazon\n"
+            "                        roots (tests)\n"
+            "  --kms-timeout MS      per KMS attempt: connect, TLS, request, reply (default 8000)\n"
+            "  --soft-nsm-dir DIR    software NSM with its dev CA in DIR instead of /dev/nsm. INSECURE\n"
             "  --frame-max BYTES     largest request frame (default %u, at least %u)\n"
             "  --frame-timeout MS    deadline to finish a frame once it started (default 10000)\n"
             "  --max-sessions N      concurrent connections (default 128)\n"
@@ -85,7 +92,23 @@ static int parse_size(const char *s, size_t min, size_t max, size_t *out)
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
-    enum { O_LISTEN = 1, O_SEAL, O_DEVKEY, O_FRAME_MAX, O_FRAME_MS, O_SESSIONS, O_KEYS, O_ANYCID, O_LOG, O_VERSION };
+    enum {
+        O_LISTEN = 1,
+        O_SEAL,
+        O_DEVKEY,
+        O_FRAME_MAX,
+        O_FRAME_MS,
+        O_SESSIONS,
+        O_KEYS,
+        O_ANYCID,
+        O_LOG,
+        O_VERSION,
+        O_KMS_PROXY,
+        O_KMS_HOST,
+        O_KMS_CA,
+        O_KMS_TIMEOUT,
+        O_SOFT_NSM,
+    };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"seal", required_argument, NULL, O_SEAL},
@@ -97,6 +120,11 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"allow-any-cid", no_argument, NULL, O_ANYCID},
         {"log", required_argument, NULL, O_LOG},
         {"version", no_argument, NULL, O_VERSION},
+        {"kms-proxy", required_argument, NULL, O_KMS_PROXY},
+        {"kms-endpoint-host", required_argument, NULL, O_KMS_HOST},
+        {"kms-ca-file", required_argument, NULL, O_KMS_CA},
+        {"kms-timeout", required_argument, NULL, O_KMS_TIMEOUT},
+        {"soft-nsm-dir", required_argument, NULL, O_SOFT_NSM},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -134,6 +162,15 @@ static int parse_options(int argc, char **argv, struct options *o)
             vg_log_set_level(level);
             break;
         case O_VERSION: printf("vigil-enclave %s\n", VIGIL_VERSION); exit(0);
+        case O_KMS_PROXY: o->seal_cfg.kms_proxy = optarg; break;
+        case O_KMS_HOST: o->seal_cfg.kms_endpoint_host = optarg; break;
+        case O_KMS_CA: o->seal_cfg.kms_ca_file = optarg; break;
+        case O_KMS_TIMEOUT:
+            if (parse_size(optarg, 100, 600000, &ms) < 0)
+                goto bad;
+            o->seal_cfg.kms_timeout_ms = (int)ms;
+            break;
+        case O_SOFT_NSM: o->seal_cfg.soft_nsm_dir = optarg; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -144,6 +181,12 @@ static int parse_options(int argc, char **argv, struct options *o)
     }
     if (o->seal == NULL)
         o->seal = o->seal_cfg.dev_key_path != NULL ? "dev" : "kms";
+    const struct vg_seal_config *k = &o->seal_cfg;
+    if (strcmp(o->seal, "kms") != 0 && (k->kms_proxy || k->kms_endpoint_host || k->kms_ca_file || k->kms_timeout_ms ||
+                                        k->soft_nsm_dir)) {
+        fprintf(stderr, "vigil-enclave: --kms-* and --soft-nsm-dir apply to --seal kms only\n");
+        return -1;
+    }
     return 0;
 bad:
     fprintf(stderr, "vigil-enclave: bad value `%s` for --%s\n", optarg, longopts[c - 1].name);

@@ -74,6 +74,15 @@ int vg_seal_session_begin(struct vg_seal *s, const struct vg_rpc_credentials *cr
 
 void vg_seal_session_end(struct vg_seal *s, void *sess) { s->drv->session_end(s->ctx, sess); }
 
+bool vg_seal_can_refresh(const struct vg_seal *s) { return s->drv->session_refresh != NULL; }
+
+int vg_seal_session_refresh(struct vg_seal *s, void *sess, const struct vg_rpc_credentials *creds, vg_err *err)
+{
+    if (s->drv->session_refresh == NULL)
+        return vg_fail(err, VG_E_FORBIDDEN, "seal %s: credentials cannot be refreshed", s->drv->name);
+    return s->drv->session_refresh(s->ctx, sess, creds, err);
+}
+
 int vg_seal_seal(struct vg_seal *s, void *sess, const uint8_t *pt, size_t len, uint8_t **blob, size_t *blob_len,
                  vg_err *err)
 {

@@ -2,7 +2,8 @@
  *
  * seal(plaintext) -> blob and unseal(blob) -> plaintext, where the plaintext is CBOR(PrivateKey)
  * (spec: shared/specs/enclave-rpc.md §9) and the blob is whatever the host stores. Drivers:
- *   kms  - KMS Encrypt / attested Decrypt (spec §9, §10). Not in this build yet: every call fails.
+ *   kms  - KMS Encrypt / attested Decrypt with CMS (spec §9, §10), NSM randomness (§8); TLS to KMS
+ *          through the parent's proxy (kms_client.h, kms_tls.h).
  *   dev  - AES-256-GCM under a local 32-byte key file. INSECURE: for development and tests only.
  *   mock - passthrough, blob = plaintext, as tee-signer's mock apps (spec §16); needed to replay the
  *          *_mock_* vectors byte for byte. INSECURE.
@@ -20,6 +21,12 @@
 
 struct vg_seal_config {
     const char *dev_key_path; /* dev: key file, created 0600 if absent */
+    /* kms */
+    const char *soft_nsm_dir;      /* software NSM with its dev CA here (INSECURE); NULL = /dev/nsm */
+    const char *kms_proxy;         /* stream to the parent's proxy; NULL = vsock://3:8000 */
+    const char *kms_ca_file;       /* TLS roots for tests; NULL = the embedded Amazon roots */
+    const char *kms_endpoint_host; /* SNI/Host/certificate name; NULL = kms.<region>.amazonaws.com */
+    int kms_timeout_ms;            /* per KMS attempt; 0 = default */
 };
 
 struct vg_seal_driver {
@@ -30,6 +37,9 @@ struct vg_seal_driver {
     /* Per connection, at Initialize: may keep what it needs from creds (never log them). */
     int (*session_begin)(void *ctx, const struct vg_rpc_credentials *creds, void **sess, vg_err *err);
     void (*session_end)(void *ctx, void *sess);
+    /* Optional (NULL = a second Initialize is refused): a later Initialize on the same connection
+     * with new credentials; the driver decides what may change (kms: credentials only). */
+    int (*session_refresh)(void *ctx, void *sess, const struct vg_rpc_credentials *creds, vg_err *err);
     /* *blob is malloc'ed. */
     int (*seal)(void *ctx, void *sess, const uint8_t *pt, size_t len, uint8_t **blob, size_t *blob_len,
                 vg_err *err);
@@ -56,6 +66,10 @@ const char *vg_seal_driver_names(void);
 
 int vg_seal_session_begin(struct vg_seal *s, const struct vg_rpc_credentials *creds, void **sess, vg_err *err);
 void vg_seal_session_end(struct vg_seal *s, void *sess);
+/* Whether a second Initialize may refresh credentials (the driver has session_refresh). */
+bool vg_seal_can_refresh(const struct vg_seal *s);
+/* A second Initialize: VG_E_FORBIDDEN "not supported" when the driver has no refresh. */
+int vg_seal_session_refresh(struct vg_seal *s, void *sess, const struct vg_rpc_credentials *creds, vg_err *err);
 int vg_seal_seal(struct vg_seal *s, void *sess, const uint8_t *pt, size_t len, uint8_t **blob, size_t *blob_len,
                  vg_err *err);
 int vg_seal_unseal(struct vg_seal *s, void *sess, const uint8_t *blob, size_t len, uint8_t **pt, size_t *pt_len,

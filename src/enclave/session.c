@@ -169,7 +169,19 @@ static void do_initialize(struct vg_session *s, struct vg_rpc_request *req, stru
 {
     vg_err err = {0};
     if (s->initialized) {
-        vg_rpc_reply_set_err(rep, "already initialized", NULL);
+        /* spec §3.2: "second Initialize on the same connection" → `already initialized`. vigil's one
+         * exception (§19 W4): a sealer that supports it (kms) takes fresh credentials for the same
+         * encryption_key_id and region, so expiring instance-role credentials need no reconnect. The
+         * mock and dev sealers keep upstream's answer byte for byte. */
+        if (!vg_seal_can_refresh(s->seal)) {
+            vg_rpc_reply_set_err(rep, "already initialized", NULL);
+            return;
+        }
+        if (vg_seal_session_refresh(s->seal, s->seal_session, &req->creds, &err) < 0) {
+            vg_rpc_reply_set_err(rep, "already initialized", err.msg);
+            return;
+        }
+        rep->kind = VG_RPC_REPLY_UNIT;
         return;
     }
     if (vg_seal_session_begin(s->seal, &req->creds, &s->seal_session, &err) < 0) {

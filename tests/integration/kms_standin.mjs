@@ -24,12 +24,16 @@
 //     pcrs: { 0: ['<96 hex>'] } } }] });  const url = await kms.listen();  ...  await kms.close();
 // Command line (dev mode):
 //   node kms_standin.mjs --root DIR/root.pem [--port 8000] [--region us-east-1] [--state FILE]
-//        [--key-id ID] [--pcr0 HEX[,HEX...]] [--no-attestation]
+//        [--key-id ID] [--pcr0 HEX[,HEX...]] [--no-attestation] [--tls-ca-out FILE [--tls-host NAME]]
+//   --tls-ca-out serves HTTPS instead of HTTP, with a test CA made at start (P-256, one day) whose
+//   certificate is written to FILE and a server certificate for NAME (default kms.<region>.amazonaws.com),
+//   as vigil-enclave needs it (--kms-ca-file FILE --kms-endpoint-host NAME).
 //   credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; prints one JSON line
 //   {"url": ..., "keyArn": ...} when listening.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { fileURLToPath } from 'node:url';
 
 // ------------------------------------------------------------------------------------------------
@@ -505,6 +509,70 @@ export function verifySigV4({ method, path, query, headers, body }, { creds, reg
 }
 
 // ------------------------------------------------------------------------------------------------
+// A test PKI for serving HTTPS (Node has no X.509 writer): a P-256 CA and a server certificate for
+// the given DNS names, DER built by hand with the helpers above, signed ecdsa-with-SHA256.
+
+const OID_X509 = {
+  ecdsaWithSha256: '2a8648ce3d040302',
+  commonName: '550403',
+  basicConstraints: '551d13',
+  keyUsage: '551d0f',
+  extKeyUsage: '551d25',
+  subjectAltName: '551d11',
+  subjectKeyId: '551d0e',
+  authorityKeyId: '551d23',
+  serverAuth: '2b06010505070301',
+};
+
+function utcTime(ms) {
+  const d = new Date(ms).toISOString(); // 2025-01-02T03:04:05.678Z
+  const t = `${d.slice(2, 4)}${d.slice(5, 7)}${d.slice(8, 10)}${d.slice(11, 13)}${d.slice(14, 16)}${d.slice(17, 19)}Z`;
+  return tlv(0x17, Buffer.from(t, 'ascii'));
+}
+
+const x509Name = (cn) => tlv(0x30, tlv(0x31, tlv(0x30, oid(OID_X509.commonName), tlv(0x0c, Buffer.from(cn, 'utf8')))));
+const ext = (id, critical, value) => tlv(0x30, oid(id), ...(critical ? [Buffer.from([0x01, 0x01, 0xff])] : []), tlv(0x04, value));
+const keyId = (spki) => crypto.createHash('sha1').update(spki).digest();
+
+function makeCert({ subject, issuer, spki, signKey, issuerSpki, ca, dnsNames = [], notBefore, notAfter }) {
+  const serial = crypto.randomBytes(16);
+  serial[0] = (serial[0] & 0x7f) | 0x01;
+  const exts = [
+    ext(OID_X509.basicConstraints, true, tlv(0x30, ...(ca ? [Buffer.from([0x01, 0x01, 0xff])] : []))),
+    // keyUsage: CA keyCertSign|cRLSign (bits 5, 6), leaf digitalSignature (bit 0)
+    ext(OID_X509.keyUsage, true, ca ? Buffer.from([0x03, 0x02, 0x01, 0x06]) : Buffer.from([0x03, 0x02, 0x07, 0x80])),
+    ext(OID_X509.subjectKeyId, false, tlv(0x04, keyId(spki))),
+    ext(OID_X509.authorityKeyId, false, tlv(0x30, tlv(0x80, keyId(issuerSpki)))),
+  ];
+  if (!ca) {
+    exts.push(ext(OID_X509.extKeyUsage, false, tlv(0x30, oid(OID_X509.serverAuth))));
+    exts.push(ext(OID_X509.subjectAltName, false, tlv(0x30, ...dnsNames.map((n) => tlv(0x82, Buffer.from(n, 'ascii'))))));
+  }
+  const sigAlg = tlv(0x30, oid(OID_X509.ecdsaWithSha256));
+  const tbs = tlv(0x30, tlv(0xa0, tlv(0x02, Buffer.from([2]))), tlv(0x02, serial), sigAlg, x509Name(issuer),
+    tlv(0x30, utcTime(notBefore), utcTime(notAfter)), x509Name(subject), spki, tlv(0xa3, tlv(0x30, ...exts)));
+  const sig = crypto.sign('sha256', tbs, signKey);
+  return tlv(0x30, tbs, sigAlg, tlv(0x03, Buffer.from([0]), sig));
+}
+
+const pem = (label, der) => `-----BEGIN ${label}-----\n${der.toString('base64').match(/.{1,64}/g).join('\n')}\n-----END ${label}-----\n`;
+
+// Returns { caPem, cert, key } (PEM strings): a CA valid for a day and a leaf for dnsNames signed by it.
+export function makeTestTls(dnsNames, { now = Date.now() } = {}) {
+  const ca = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const leaf = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const caSpki = ca.publicKey.export({ type: 'spki', format: 'der' });
+  const leafSpki = leaf.publicKey.export({ type: 'spki', format: 'der' });
+  const window = { notBefore: now - 3600e3, notAfter: now + 24 * 3600e3 };
+  const caDer = makeCert({ subject: 'vigil KMS stand-in test CA', issuer: 'vigil KMS stand-in test CA', spki: caSpki,
+    issuerSpki: caSpki, signKey: ca.privateKey, ca: true, ...window });
+  const leafDer = makeCert({ subject: dnsNames[0], issuer: 'vigil KMS stand-in test CA', spki: leafSpki,
+    issuerSpki: caSpki, signKey: ca.privateKey, ca: false, dnsNames, ...window });
+  return { caPem: pem('CERTIFICATE', caDer), cert: pem('CERTIFICATE', leafDer),
+    key: leaf.privateKey.export({ type: 'pkcs8', format: 'pem' }) };
+}
+
+// ------------------------------------------------------------------------------------------------
 // The KMS stand-in.
 
 export class KmsError extends Error {
@@ -753,13 +821,15 @@ export class KmsStandIn {
     });
   }
 
-  listen(port = 0, host = '127.0.0.1') {
+  // tls: { key, cert } (PEM, e.g. from makeTestTls) serves HTTPS instead of HTTP.
+  listen(port = 0, host = '127.0.0.1', { tls } = {}) {
     return new Promise((resolve, reject) => {
-      this.server = http.createServer((req, res) => this.handle(req, res));
+      const handler = (req, res) => this.handle(req, res);
+      this.server = tls ? https.createServer({ key: tls.key, cert: tls.cert }, handler) : http.createServer(handler);
       this.server.on('error', reject);
       this.server.listen(port, host, () => {
         const a = this.server.address();
-        this.url = `http://${host}:${a.port}`;
+        this.url = `${tls ? 'https' : 'http'}://${host}:${a.port}`;
         resolve(this.url);
       });
     });
@@ -804,6 +874,8 @@ async function main(argv) {
     else if (a === '--key-id') opts.keyId = v();
     else if (a === '--pcr0') opts.pcr0 = v().split(',');
     else if (a === '--no-attestation') opts.attestation = false;
+    else if (a === '--tls-ca-out') opts.tlsCaOut = v();
+    else if (a === '--tls-host') opts.tlsHost = v();
     else throw new Error(`unknown option ${a}`);
   }
   const akid = process.env.AWS_ACCESS_KEY_ID;
@@ -825,7 +897,12 @@ async function main(argv) {
     keys: [{ id: entry.id, material: Buffer.from(entry.material, 'hex'), policy: opts.attestation
       ? { requireRecipientFor: ['Decrypt'], pcrs: opts.pcr0 ? { 0: opts.pcr0 } : {} } : {} }],
   });
-  const url = await kms.listen(opts.port);
+  let tls;
+  if (opts.tlsCaOut) {
+    tls = makeTestTls([opts.tlsHost || `kms.${opts.region}.amazonaws.com`]);
+    fs.writeFileSync(opts.tlsCaOut, tls.caPem);
+  }
+  const url = await kms.listen(opts.port, '127.0.0.1', { tls });
   console.log(JSON.stringify({ url, keyId: entry.id, keyArn: kms.keys.get(entry.id).arn }));
   const stop = () => kms.close().then(() => process.exit(0));
   process.on('SIGTERM', stop);
