@@ -9,7 +9,8 @@
  *   address (vigil: "unix:/path" or "tcp://IP:PORT" for a dev-mode enclave; overrides cid/port),
  *   encryption_key_id (ENCRYPTION_KEY_ID; required unless dev), credentials {access_key_id,
  *   secret_access_key, session_token, region} (else the AWS chain: env, shared file, IMDSv2),
- *   storage {driver: file|aws|dynamodb, config: path | {table, ...}}. */
+ *   storage {driver: file|aws|dynamodb, config: path | {table, ...}},
+ *   proxy_remote_address (PROXY_REMOTE_ADDRESS: runs the KMS proxy), proxy_local_port (8000), proxy_listen. */
 #include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -24,7 +25,9 @@
 #include "common/atomic_file.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/parse.h"
 #include "common/secmem.h"
+#include "nitro/vsock_proxy.h"
 #include "rpc/rpc_client.h"
 #include "vault/vault.h"
 
@@ -67,12 +70,8 @@ static const char *setting(const json_t *cfg, const char *key, const char *env)
 
 static int parse_uint(const char *text, const char *key, unsigned long max, unsigned long *out, vg_err *err)
 {
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (errno != 0 || *end != '\0' || text[0] == '\0' || v > max)
+    if (!vg_parse_ulong(text, 0, max, out))
         return vg_fail(err, VG_E_INVALID, "%s: `%s' is not a number up to %lu", key, text, max);
-    *out = v;
     return 0;
 }
 
@@ -412,6 +411,39 @@ static vg_vault_key *add_nitro_key(vg_vault *v, const struct vg_rpc_reply *rep, 
     return k;
 }
 
+/* proxy_remote_address enables the built-in KMS proxy: vsock port proxy_local_port (8000) → that
+ * host:port, for as long as the daemon runs. proxy_listen (vigil) overrides the listen address
+ * (e.g. tcp://127.0.0.1:PORT with a dev enclave). */
+static int start_proxy(const json_t *cfg, vg_err *err)
+{
+    const char *remote = setting(cfg, "proxy_remote_address", "PROXY_REMOTE_ADDRESS");
+    if (remote == NULL)
+        return 0;
+    char listen[64];
+    const char *listen_addr = setting(cfg, "proxy_listen", NULL);
+    if (listen_addr == NULL) {
+        unsigned long port = 8000;
+        const char *port_text = setting(cfg, "proxy_local_port", "PROXY_LOCAL_PORT");
+        if (port_text != NULL && parse_uint(port_text, "proxy_local_port", 65535, &port, err) < 0)
+            return -1;
+        snprintf(listen, sizeof listen, "vsock://ANY:%lu", port);
+        listen_addr = listen;
+    }
+    vg_proxy_options opt = {.listen = listen_addr, .remote = remote};
+    vg_proxy *proxy;
+    vg_err perr = {0};
+    if (vg_proxy_start(&opt, &proxy, &perr) == 0)
+        return 0; /* lives until the process exits */
+    if (perr.kind == VG_E_INVALID) {
+        *err = perr;
+        return -1;
+    }
+    /* `vigil generate` next to a running `vigil serve` finds the port taken by the daemon's proxy,
+     * which serves it just as well; anything else shows up as a clear KMS error on first use. */
+    VG_WARN("nitro: KMS proxy not started (%s); using the one already listening on %s", perr.msg, listen_addr);
+    return 0;
+}
+
 static int nitro_open(vg_vault *v, const vg_vault_config *vc, const char *base_dir, vg_err *err)
 {
     nitro_vault *nv = calloc(1, sizeof *nv);
@@ -421,10 +453,7 @@ static int nitro_open(vg_vault *v, const vg_vault_config *vc, const char *base_d
     nv->backoff_ms = BACKOFF_MIN_MS;
     v->state = nv;
     const json_t *cfg = vc->raw;
-    if (setting(cfg, "proxy_remote_address", "PROXY_REMOTE_ADDRESS") != NULL)
-        return vg_fail(err, VG_E_INVALID, "proxy_remote_address: the built-in VSock proxy is not in this build; run "
-                                          "AWS vsock-proxy on the parent (docs/enclave.md)");
-    if (resolve_address(nv, cfg, err) < 0 || resolve_credentials(nv, cfg, err) < 0 ||
+    if (resolve_address(nv, cfg, err) < 0 || start_proxy(cfg, err) < 0 || resolve_credentials(nv, cfg, err) < 0 ||
         open_storage(nv, cfg, base_dir, err) < 0)
         return -1;
     const char *kid = setting(cfg, "encryption_key_id", "ENCRYPTION_KEY_ID");

@@ -300,6 +300,24 @@ async function main() {
       for (const p of [enclave, proxy, daemon]) assert.ok(!p.log.includes(CREDS.secretAccessKey), 'secret in a log');
       for (const p of [...children, daemon]) assert.doesNotMatch(p.log, /AddressSanitizer|runtime error:/, `${p.name || 'vigil'} log`);
     });
+    await test('proxy_remote_address: vigil serve runs the KMS proxy itself (no separate vigil proxy)', async () => {
+      await stopVigil(daemon);
+      await stopChild(proxy); // the enclave's --kms-proxy port is now free for the daemon's own proxy
+      const withProxy = `${cfg}.proxy.yaml`;
+      writeConfig(withProxy, { baseDir, port, uport, sock, policies: keys.map((k) => k.pkh) });
+      const text = fs.readFileSync(withProxy, 'utf8').replace('      address: unix:',
+        `      proxy_remote_address: "127.0.0.1:${kmsPort}"\n      proxy_listen: "tcp://127.0.0.1:${proxyPort}"\n      address: unix:`);
+      fs.writeFileSync(withProxy, text);
+      const before2 = kms.calls.length;
+      daemon = await startVigil(['-c', withProxy], { uport });
+      const dec = kms.calls.slice(before2).filter((c) => c.target === 'TrentService.Decrypt' && c.ok && c.recipient);
+      assert.equal(dec.length, 4, 'imports did not reach KMS through the built-in proxy');
+      assert.match(daemon.log, /proxy: listening on tcp:\/\/127\.0\.0\.1:\d+, forwarding to 127\.0\.0\.1:\d+ only/);
+      const msg = T.concat(T.WM_GENERIC, T.unhex(await T.forgeFailingNoop('built-in proxy')));
+      const r = await postSign(base, keys[3].pkh, T.hex(msg));
+      assert.equal(r.status, 200, r.text);
+      assert.ok(T.nobleVerify('tz4', keys[3].pk, r.json.signature, msg));
+    });
   } finally {
     await stopVigil(daemon);
     for (const c of children) await stopChild(c);
