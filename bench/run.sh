@@ -4,6 +4,7 @@
 #   bench/run.sh BUILD_DIR          (what `make bench` runs; builds nothing)
 #
 # Needs BUILD_DIR/vigil, BUILD_DIR/bench/crypto_floor, BUILD_DIR/bench/fsync_floor, wrk, curl, node
+# (and BUILD_DIR/bench/rpc_bench + BUILD_DIR/vigil-enclave for the enclave RPC section)
 # with tests/integration/node_modules (scripts/setup installs them).
 # Environment knobs:
 #   BENCH_DURATION=10   seconds per wrk run (perf-limits.md uses 10)
@@ -194,4 +195,16 @@ if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" 
 mkdir -p "$(dirname "$OUT")"
 node "$BENCH_DIR/report.mjs" "$RESULTS" >"$OUT"
 echo "== wrote $OUT"
+if [ -x "$BUILD/bench/rpc_bench" ] && [ -x "$BUILD/vigil-enclave" ]; then
+  echo "== enclave RPC round trip (rpc_bench)"
+  {
+    echo
+    echo "## Enclave RPC: Sign over a Unix socket vs the raw crypto call"
+    echo
+    echo "\`bench/rpc_bench\` starts a dev-mode \`vigil-enclave\` on a Unix socket and times one Sign request/reply"
+    echo "at a time (150-byte message), beside \`vg_sign\` in-process; both ends share the machine's 2 vCPUs."
+    echo
+    "$BUILD/bench/rpc_bench" "$BUILD/vigil-enclave" "${BENCH_RPC_ITERATIONS:-20000}"
+  } | tee -a "$OUT"
+fi
 [ "${BENCH_DYNAMODB:-1}" = 1 ] && BENCH_OUT="$OUT" BENCH_DURATION="$DUR" "$BENCH_DIR/dynamodb.sh" "$BUILD"
