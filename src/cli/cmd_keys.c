@@ -166,7 +166,7 @@ int vg_cmd_pop(int argc, char **argv)
     vg_err err = {0};
     vg_signer *s;
     int rc = 1;
-    if (vg_signer_new(&cfg, &s, &err) < 0) {
+    if (vg_signer_open_keys(&cfg, &s, &err) < 0) {
         fprintf(stderr, "vigil: %s\n", err.msg);
         vg_config_free(&cfg);
         return 1;

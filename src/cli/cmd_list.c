@@ -51,7 +51,7 @@ int vg_cmd_list(int argc, char **argv)
         return 1;
     vg_err err = {0};
     vg_signer *s;
-    if (vg_signer_new(&cfg, &s, &err) < 0) {
+    if (vg_signer_open_keys(&cfg, &s, &err) < 0) {
         fprintf(stderr, "vigil: %s\n", err.msg);
         vg_config_free(&cfg);
         return 1;

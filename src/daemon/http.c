@@ -341,8 +341,12 @@ static enum MHD_Result on_utility_request(void *cls, struct MHD_Connection *c, c
         return send_text(c, 404, "404 page not found\n");
     if (strcmp(method, "GET") != 0)
         return send_text(c, 405, "");
-    if (strcmp(url, "/healthz") == 0)
-        return send_json(c, 200, json_pack("{s:b}", "ready", 1));
+    vg_http *h = cls;
+    if (strcmp(url, "/healthz") == 0) {
+        bool ready = vg_signer_ready(h->signer, true);
+        return send_json(c, ready ? 200 : 503, json_pack("{s:b}", "ready", ready));
+    }
+    vg_signer_ready(h->signer, false); /* fresh vault_ready gauges in the scrape */
     size_t len;
     char *text = vg_metrics_render(&len);
     if (text == NULL)

@@ -69,7 +69,7 @@ static int build_key_table(vg_signer *s, vg_err *err)
     return 0;
 }
 
-int vg_signer_new(const vg_config *cfg, vg_signer **out, vg_err *err)
+int vg_signer_open_keys(const vg_config *cfg, vg_signer **out, vg_err *err)
 {
     vg_signer *s = calloc(1, sizeof *s);
     if (s == NULL)
@@ -86,17 +86,41 @@ int vg_signer_new(const vg_config *cfg, vg_signer **out, vg_err *err)
             return -1;
         }
         s->n_vaults++;
-        char labels[160];
-        snprintf(labels, sizeof labels, "vault=\"%s\"", cfg->vaults[i].name);
-        vg_metrics_set("vault_ready", labels, 1);
     }
-    if (build_key_table(s, err) < 0 ||
-        vg_watermark_open_config(cfg->watermark_driver, cfg->base_dir, cfg->watermark_config, &s->wm, err) < 0) {
+    if (build_key_table(s, err) < 0) {
         vg_signer_free(s);
         return -1;
     }
+    vg_signer_ready(s, false);
     *out = s;
     return 0;
+}
+
+int vg_signer_new(const vg_config *cfg, vg_signer **out, vg_err *err)
+{
+    if (vg_signer_open_keys(cfg, out, err) < 0)
+        return -1;
+    vg_signer *s = *out;
+    if (vg_watermark_open_config(cfg->watermark_driver, cfg->base_dir, cfg->watermark_config, &s->wm, err) < 0) {
+        vg_signer_free(s);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+bool vg_signer_ready(vg_signer *s, bool probe)
+{
+    bool all = true;
+    for (size_t i = 0; i < s->n_vaults; i++) {
+        bool ready = vg_vault_ready(s->vaults[i], probe);
+        char labels[200];
+        snprintf(labels, sizeof labels, "vault=\"%s\",name=\"%s\"", s->vaults[i]->drv->display_name,
+                 s->vaults[i]->name);
+        vg_metrics_set("vault_ready", labels, ready ? 1 : 0);
+        all = all && ready;
+    }
+    return all;
 }
 
 void vg_signer_free(vg_signer *s)
@@ -299,6 +323,10 @@ int vg_signer_sign_as(vg_signer *s, const vg_signer_caller *who, const char *pkh
     }
 
     double wm_start = now_seconds();
+    if (consensus && s->wm == NULL) {
+        vg_fail(err, VG_E_INTERNAL, "no watermark store: this signer cannot sign consensus requests");
+        goto out;
+    }
     if (consensus) {
         vg_wm_mark mark = {.level = req->level, .round = req->round, .has_digest = true};
         vg_blake2b_256(msg, len, mark.digest);

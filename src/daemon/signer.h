@@ -20,6 +20,12 @@ typedef struct vg_signer vg_signer;
  * A vault that fails to open is fatal: a baker prefers a loud start failure to silent 404s. */
 int vg_signer_new(const vg_config *cfg, vg_signer **out, vg_err *err);
 void vg_signer_free(vg_signer *s);
+/* Vaults and the key table only, no watermark: for `list` and `pop`, which must work beside a
+ * running daemon that holds the watermark store. Such a signer cannot sign consensus requests. */
+int vg_signer_open_keys(const vg_config *cfg, vg_signer **out, vg_err *err);
+/* True when every vault can sign now; updates the vault_ready gauge. probe: let vaults that lost
+ * their backend try to reconnect (health checks). */
+bool vg_signer_ready(vg_signer *s, bool probe);
 
 /* Signatory's `?version=` rule: "0", "1", "2"; anything else is 2. */
 int vg_signing_version_parse(const char *s);

@@ -44,6 +44,7 @@ typedef struct {
 typedef struct {
     char address[300];
     bool dev;                 /* unix:/tcp: transport, local sealing */
+    uint32_t cid;             /* vsock enclave CID (0 when address is given) */
     char encryption_key_id[512];
     char region[64];
     vg_aws_credentials *creds;
@@ -86,8 +87,11 @@ static int resolve_address(nitro_vault *nv, const json_t *cfg, vg_err *err)
     unsigned long cid = 16, port = 2000;
     const char *cid_text = setting(cfg, "enclave_cid", "ENCLAVE_CID");
     const char *port_text = setting(cfg, "enclave_port", "ENCLAVE_PORT");
-    if (cid_text != NULL && parse_uint(cid_text, "enclave_cid", 0xffffffffUL, &cid, err) < 0)
+    if (cid_text != NULL && parse_uint(cid_text, "enclave_cid", 0xfffffffeUL, &cid, err) < 0)
         return -1;
+    if (cid < 4) /* 0-2 are reserved, 3 is this parent instance */
+        return vg_fail(err, VG_E_INVALID, "enclave_cid: %lu is not an enclave CID (4 or more)", cid);
+    nv->cid = (uint32_t)cid;
     if (port_text != NULL && parse_uint(port_text, "enclave_port", 0xffffffffUL, &port, err) < 0)
         return -1;
     if (cid_text == NULL)
@@ -121,6 +125,9 @@ static int resolve_credentials(nitro_vault *nv, const json_t *cfg, vg_err *err)
         nv->creds = NULL;
     }
     const char *region = nv->creds != NULL ? vg_aws_credentials_region(nv->creds) : "";
+    if ((region == NULL || region[0] == '\0') && !nv->dev)
+        return vg_fail(err, VG_E_INVALID, "nitro: no AWS region (credentials.region, AWS_REGION or the profile): "
+                                          "the enclave must know which KMS endpoint to trust");
     snprintf(nv->region, sizeof nv->region, "%s", region != NULL && region[0] ? region : "us-east-1");
     return 0;
 }
@@ -414,7 +421,7 @@ static vg_vault_key *add_nitro_key(vg_vault *v, const struct vg_rpc_reply *rep, 
 /* proxy_remote_address enables the built-in KMS proxy: vsock port proxy_local_port (8000) → that
  * host:port, for as long as the daemon runs. proxy_listen (vigil) overrides the listen address
  * (e.g. tcp://127.0.0.1:PORT with a dev enclave). */
-static int start_proxy(const json_t *cfg, vg_err *err)
+static int start_proxy(const nitro_vault *nv, const json_t *cfg, vg_err *err)
 {
     const char *remote = setting(cfg, "proxy_remote_address", "PROXY_REMOTE_ADDRESS");
     if (remote == NULL)
@@ -429,7 +436,8 @@ static int start_proxy(const json_t *cfg, vg_err *err)
         snprintf(listen, sizeof listen, "vsock://ANY:%lu", port);
         listen_addr = listen;
     }
-    vg_proxy_options opt = {.listen = listen_addr, .remote = remote};
+    /* Only our enclave may use the proxy to reach KMS (nitro-deploy.md §7). */
+    vg_proxy_options opt = {.listen = listen_addr, .remote = remote, .cid_filter = nv->cid != 0, .enclave_cid = nv->cid};
     vg_proxy *proxy;
     vg_err perr = {0};
     if (vg_proxy_start(&opt, &proxy, &perr) == 0)
@@ -453,7 +461,7 @@ static int nitro_open(vg_vault *v, const vg_vault_config *vc, const char *base_d
     nv->backoff_ms = BACKOFF_MIN_MS;
     v->state = nv;
     const json_t *cfg = vc->raw;
-    if (resolve_address(nv, cfg, err) < 0 || start_proxy(cfg, err) < 0 || resolve_credentials(nv, cfg, err) < 0 ||
+    if (resolve_address(nv, cfg, err) < 0 || start_proxy(nv, cfg, err) < 0 || resolve_credentials(nv, cfg, err) < 0 ||
         open_storage(nv, cfg, base_dir, err) < 0)
         return -1;
     const char *kid = setting(cfg, "encryption_key_id", "ENCRYPTION_KEY_ID");
@@ -577,6 +585,19 @@ static int nitro_import(vg_vault *v, const vg_key *key, const char *name, vg_err
     return rc == 0 ? persist(nv, v, k, err) : -1;
 }
 
+static bool nitro_ready(vg_vault *v, bool probe)
+{
+    nitro_vault *nv = v->state;
+    pthread_mutex_lock(&nv->lock);
+    bool ok = nv->client != NULL && !vg_rpc_client_is_broken(nv->client);
+    if (!ok && probe) {
+        vg_err err = {0};
+        ok = ensure_connected(v, &err) == 0;
+    }
+    pthread_mutex_unlock(&nv->lock);
+    return ok;
+}
+
 static void nitro_close(vg_vault *v)
 {
     nitro_vault *nv = v->state;
@@ -603,6 +624,7 @@ const vg_vault_driver vg_nitro_vault_driver = {
     .prove_possession = nitro_pop,
     .generate = nitro_generate,
     .import = nitro_import,
+    .ready = nitro_ready,
     .close = nitro_close,
     .verify_signatures = true, /* the signer is another process: check what it returns */
 };

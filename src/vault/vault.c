@@ -45,6 +45,8 @@ void vg_vault_close(vg_vault *v)
     free(v);
 }
 
+bool vg_vault_ready(vg_vault *v, bool probe) { return v->drv->ready == NULL || v->drv->ready(v, probe); }
+
 int vg_vault_sign(vg_vault *v, const vg_vault_key *k, const uint8_t *msg, size_t len, int version, uint8_t *sig,
                   size_t *siglen, vg_err *err)
 {

@@ -39,6 +39,9 @@ typedef struct {
     /* Optional: stores an existing key (the caller keeps and frees `key`); name may be "". */
     int (*import)(vg_vault *v, const vg_key *key, const char *name, vg_err *err);
     void (*close)(vg_vault *v);
+    /* Optional (NULL = always ready): can the vault sign now? With probe, a vault that lost its
+     * backend may try to reconnect (health checks drive recovery even without traffic). */
+    bool (*ready)(vg_vault *v, bool probe);
     /* Keys signing outside this process (enclave, HSM) have every signature verified before it leaves. */
     bool verify_signatures;
 } vg_vault_driver;
@@ -54,6 +57,7 @@ struct vg_vault {
 /* Looks the driver up by name and opens it. Unknown driver → error naming it. */
 int vg_vault_open(const vg_vault_config *cfg, const char *base_dir, vg_vault **out, vg_err *err);
 void vg_vault_close(vg_vault *v);
+bool vg_vault_ready(vg_vault *v, bool probe);
 int vg_vault_sign(vg_vault *v, const vg_vault_key *k, const uint8_t *msg, size_t len, int version, uint8_t *sig,
                   size_t *siglen, vg_err *err);
 

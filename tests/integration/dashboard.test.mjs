@@ -305,7 +305,8 @@ async function main() {
       assert.ok(val('policy_violation_total', (l) => l.get('violation_type') === 'block'), 'no policy_violation_total');
       assert.ok(val('authentication_failure_total', () => true), 'no authentication_failure_total');
       assert.ok(val('sign_handler_request_duration_milliseconds_bucket', (l) => l.get('le') === '+Inf'), 'no buckets');
-      assert.ok(val('vault_ready', (l) => l.get('vault') === 'local'), 'no vault_ready{vault="local"}');
+      assert.ok(val('vault_ready', (l) => l.get('name') === 'local' && l.get('vault') === 'File'),
+        'no vault_ready{vault="File",name="local"}');
     });
 
     await test('the checker flags unknown metrics, suffixes on non-histograms and misspelt labels', async () => {

@@ -154,7 +154,7 @@ async function main() {
       assert.equal((await postSign(base, keys[0].pkh, T.hex(b))).status, 409);
     });
 
-    await test('enclave killed: requests fail fast with 503, never 404', async () => {
+    await test('enclave killed: requests fail fast with 503 (never 404), /healthz 503, vault_ready 0', async () => {
       await killEnclave(enclave);
       const msg = T.concat(T.WM_GENERIC, T.unhex(await T.forgeFailingNoop('while down')));
       const t0 = Date.now();
@@ -164,6 +164,11 @@ async function main() {
       assert.equal(r2.status, 503, r2.text);
       assert.ok(Date.now() - t0 < 5000, 'did not fail fast');
       assert.match(r2.text, /enclave/);
+      const h = await http(`http://127.0.0.1:${uport}/healthz`);
+      assert.equal(h.status, 503, h.text);
+      assert.equal(h.text, '{"ready":false}\n');
+      const m = await http(`http://127.0.0.1:${uport}/metrics`);
+      assert.match(m.text, /vault_ready\{vault="NitroEnclave",name="enclave"\} 0/);
     });
 
     await test('enclave restarted: vigil reconnects, re-imports and signs again with the same keys', async () => {
@@ -179,6 +184,10 @@ async function main() {
       }
       assert.equal(r.status, 200, r.text);
       assert.ok(T.nobleVerify('tz2', keys[1].pk, r.json.signature, msg));
+      const h = await http(`http://127.0.0.1:${uport}/healthz`);
+      assert.equal(h.status, 200, h.text);
+      const m = await http(`http://127.0.0.1:${uport}/metrics`);
+      assert.match(m.text, /vault_ready\{vault="NitroEnclave",name="enclave"\} 1/);
     });
 
     await test('vigil restarted: keys are imported again from enclave_keys.json', async () => {
