@@ -30,3 +30,17 @@ bench: build
 
 clean:
 	rm -rf $(BUILD)
+
+# ASan + UBSan + LeakSanitizer build in build-san, whole ctest suite against it (docs/testing.md).
+.PHONY: sanitize
+sanitize: setup
+	JOBS=$(JOBS) ./scripts/sanitize build-san
+
+# libFuzzer targets (clang) in build-fuzz, each run FUZZ_SECONDS, FUZZ_JOBS at a time (docs/testing.md).
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= $(JOBS)
+.PHONY: fuzz
+fuzz: setup
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIGIL_FUZZ=ON >/dev/null
+	cmake --build build-fuzz --target fuzz_all -j$(JOBS)
+	./fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_JOBS)

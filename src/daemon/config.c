@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -1698,6 +1699,41 @@ out:
     return rc;
 }
 
+/* Offset of the first byte that breaks UTF-8 (overlongs, surrogates and > U+10FFFF included), or
+ * len. YAML is UTF-8, and libfyaml 0.7.12 loops forever on some invalid sequences (docs/testing.md). */
+static size_t utf8_invalid_at(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            n = 1, cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2, cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3, cp = c & 0x07;
+        } else {
+            return i;
+        }
+        if (len - i <= n)
+            return i;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return i;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+            return i;
+        i += n + 1;
+    }
+    return len;
+}
+
 int vg_config_parse(const char *yaml, size_t len, const char *name, vg_config *cfg, vg_err *err)
 {
     if (cfg == NULL || name == NULL || (yaml == NULL && len > 0))
@@ -1707,6 +1743,9 @@ int vg_config_parse(const char *yaml, size_t len, const char *name, vg_config *c
         return vg_fail(err, VG_E_INVALID, "%s: config is larger than %d bytes", name, VG_CONFIG_FILE_MAX);
     if (yaml != NULL && memchr(yaml, '\0', len) != NULL)
         return vg_fail(err, VG_E_INVALID, "%s: config contains a NUL byte", name);
+    size_t bad = yaml != NULL ? utf8_invalid_at((const unsigned char *)yaml, len) : len;
+    if (bad < len)
+        return vg_fail(err, VG_E_INVALID, "%s: invalid UTF-8 at byte offset %zu", name, bad);
     vg_config tmp;
     set_file_defaults(&tmp);
     snprintf(tmp.path, sizeof tmp.path, "%s", name);

@@ -224,6 +224,9 @@ static int pread_all(int fd, uint8_t *p, size_t n, off_t off)
     return 0;
 }
 
+/* Sequence numbers stay far from wrapping: 2^63 writes never happen, so a larger one is damage. */
+#define WM_SEQ_LIMIT (UINT64_C(1) << 63)
+
 /* ---- group committer ----------------------------------------------------------------------- */
 
 /* Writes one queued record: a new record whole (key part, this copy, the other copy zero), an
@@ -234,6 +237,10 @@ static int write_item(struct wm_file *f, struct wm_batch_item *it)
     const struct wm_slot *s = it->slot;
     uint8_t key[WM_KEY_LEN];
     encode_key(s, key);
+    if (s->seq + 1 >= WM_SEQ_LIMIT) { /* unreachable after load's check; never wrap */
+        errno = EOVERFLOW;
+        return -1;
+    }
     it->seq = s->seq + 1;
     size_t copy_at = WM_KEY_LEN + (size_t)(it->seq % 2) * WM_COPY_LEN;
     if (s->rec_index < 0) {
@@ -385,17 +392,25 @@ static int file_persist(vg_watermark *wm, struct wm_slot *s, const vg_wm_mark *m
 
 /* ---- open: load, create, migrate ----------------------------------------------------------- */
 
-/* The valid copy with the higher sequence number (at equal numbers, the higher mark); -1 if none. */
+/* A copy counts only if its checksum holds, its sequence number is below the limit and selects the
+ * slot it sits in (write n goes to copy n % 2): the file cannot make the next write land on the
+ * newest copy, nor roll a committed mark back through a wrap. */
+static bool valid_copy(const uint8_t rec[WM_REC_LEN], size_t c, uint64_t *seq, vg_wm_mark *m)
+{
+    return decode_copy(rec, rec + WM_KEY_LEN + c * WM_COPY_LEN, seq, m) && *seq < WM_SEQ_LIMIT && *seq % 2 == c;
+}
+
+/* The valid copy with the higher sequence number; -1 if none. */
 static int pick_copy(const uint8_t rec[WM_REC_LEN], uint64_t *seq_out, vg_wm_mark *out)
 {
     uint64_t seq[2] = {0, 0};
     vg_wm_mark m[2];
     bool ok[2];
     for (size_t c = 0; c < 2; c++)
-        ok[c] = decode_copy(rec, rec + WM_KEY_LEN + c * WM_COPY_LEN, &seq[c], &m[c]);
+        ok[c] = valid_copy(rec, c, &seq[c], &m[c]);
     int pick;
     if (ok[0] && ok[1])
-        pick = seq[1] > seq[0] ? 1 : (seq[0] > seq[1] ? 0 : (mark_above(&m[1], &m[0]) ? 1 : 0));
+        pick = seq[1] > seq[0] ? 1 : 0; /* different parities: never equal */
     else if (ok[0] || ok[1])
         pick = ok[0] ? 0 : 1;
     else
@@ -452,7 +467,7 @@ static int load_record(vg_watermark *wm, struct wm_file *f, int64_t idx, const u
     int other = 1 - pick;
     uint64_t oseq;
     vg_wm_mark om;
-    if (!decode_copy(rec, rec + WM_KEY_LEN + (size_t)other * WM_COPY_LEN, &oseq, &om) &&
+    if (!valid_copy(rec, (size_t)other, &oseq, &om) &&
         !all_zero(rec + WM_KEY_LEN + (size_t)other * WM_COPY_LEN, WM_COPY_LEN)) {
         wm_describe(rec + 4, &pkh, who, sizeof who);
         VG_WARN("watermark record for %s (%s): one copy is damaged (interrupted write); using the other, level %d "

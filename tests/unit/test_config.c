@@ -789,9 +789,24 @@ static void test_truncations(void)
     free(capture_end());
 }
 
+/* libfyaml 0.7.12 never returns on `%\xff` (docs/testing.md, finding 2): invalid UTF-8 is refused
+ * before it reaches the parser; valid multi-byte text still loads. */
+static void test_utf8(void)
+{
+    EXPECT_ERR("%\xff", "vigil.yaml: invalid UTF-8 at byte offset 1");
+    EXPECT_ERR("base_dir: /tmp/\xc3\n", "invalid UTF-8 at byte offset 15");
+    EXPECT_ERR("base_dir: /tmp/\xc0\xaf\n", "invalid UTF-8 at byte offset 15"); /* overlong '/' */
+    EXPECT_ERR("base_dir: /tmp/\xed\xa0\x80\n", "invalid UTF-8 at byte offset 15"); /* surrogate */
+    vg_config cfg;
+    EXPECT_OK("base_dir: /tmp/\xc3\xbc-\xe2\x82\xac-\xf0\x9f\x94\x91\n", &cfg);
+    CHECK_STR(cfg.base_dir, "/tmp/\xc3\xbc-\xe2\x82\xac-\xf0\x9f\x94\x91");
+    vg_config_free(&cfg);
+}
+
 int main(void)
 {
     vt_init();
+    test_utf8();
     test_defaults();
     test_null_sections();
     test_yaml_errors();
