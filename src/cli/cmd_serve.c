@@ -1,10 +1,14 @@
+#include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "common/log.h"
@@ -18,6 +22,30 @@ static void harden_process(void)
     struct rlimit none = {0, 0};
     setrlimit(RLIMIT_CORE, &none);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/* Started as root to bind a privileged port or read root-owned files: become `user` once the
+ * listeners, vaults and watermark store are open (their descriptors stay usable). Group first,
+ * then supplementary groups, then user; and check that root cannot be regained. */
+static int drop_privileges(const char *user)
+{
+    errno = 0;
+    struct passwd *pw = getpwnam(user);
+    if (pw == NULL) {
+        VG_ERROR("--user %s: no such user%s%s", user, errno ? ": " : "", errno ? strerror(errno) : "");
+        return -1;
+    }
+    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+        VG_ERROR("--user %s: cannot switch user: %s", user, strerror(errno));
+        return -1;
+    }
+    if (pw->pw_uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+        VG_ERROR("--user %s: root could be regained; refusing to run", user);
+        return -1;
+    }
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); /* setuid resets it */
+    VG_INFO("running as %s (uid %u, gid %u)", pw->pw_name, (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+    return 0;
 }
 
 static void print_dev_banner(vg_signer *s, unsigned port)
@@ -47,9 +75,11 @@ int vg_cmd_serve(int argc, char **argv)
                                               {"base-dir", required_argument, NULL, 'b'},
                                               {"log", required_argument, NULL, 'l'},
                                               {"no-list", no_argument, NULL, 'n'},
+                                              {"user", required_argument, NULL, 'u'},
                                               {NULL, 0, NULL, 0}};
     vg_cli_common opts = {0};
     bool list = true;
+    const char *user = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:", longopts, NULL)) != -1) {
@@ -58,6 +88,7 @@ int vg_cmd_serve(int argc, char **argv)
         case 'c': opts.config_path = optarg; break;
         case 'b': opts.base_dir = optarg; break;
         case 'n': list = false; break;
+        case 'u': user = optarg; break;
         case 'l':
             if (vg_log_parse_level(optarg, &level) < 0) {
                 fprintf(stderr, "vigil: --log must be error, warn, info or debug\n");
@@ -112,6 +143,12 @@ int vg_cmd_serve(int argc, char **argv)
     VG_INFO("listening on %s (port %u), utility on %s (port %u), base_dir %s, watermark %s", cfg.address,
             vg_http_port(http), cfg.utility_address, vg_http_utility_port(http), cfg.base_dir,
             vg_watermark_driver(vg_signer_watermark(signer)));
+    if (user != NULL && drop_privileges(user) < 0) {
+        vg_http_stop(http);
+        vg_signer_free(signer);
+        vg_config_free(&cfg);
+        return 1;
+    }
     if (opts.dev_default)
         print_dev_banner(signer, vg_http_port(http));
 
