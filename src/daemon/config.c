@@ -924,20 +924,29 @@ static int policy(struct ctx *c, vg_policy *p, const char *where, struct fy_node
     return 0;
 }
 
+/* The common opening of a top-level section that maps names to entries: follows aliases, treats
+ * null as empty, requires a mapping of at most max items. Returns the item count, or -1. */
+static int section_entries(struct ctx *c, struct fy_node **n, int line, const char *section, const char *expected,
+                           const char *noun, int max)
+{
+    if (visit(c, n, line) < 0)
+        return -1;
+    if (is_null(*n))
+        return 0;
+    if (!fy_node_is_mapping(*n))
+        return fail_at(c, line_or(*n, line), "%s: expected a mapping of %s", section, expected);
+    int count = fy_node_mapping_item_count(*n);
+    if (count > max)
+        return fail_at(c, line, "%s: more than %d %s", section, max, noun);
+    return count < 0 ? 0 : count;
+}
+
 static int tezos(struct ctx *c, struct fy_node *n, int line)
 {
     vg_config *cfg = c->cfg;
-    if (visit(c, &n, line) < 0)
-        return -1;
-    if (is_null(n))
-        return 0;
-    if (!fy_node_is_mapping(n))
-        return fail_at(c, line_or(n, line), "tezos: expected a mapping of public key hashes");
-    int count = fy_node_mapping_item_count(n);
-    if (count > POLICIES_MAX)
-        return fail_at(c, line, "tezos: more than %d keys", POLICIES_MAX);
+    int count = section_entries(c, &n, line, "tezos", "public key hashes", "keys", POLICIES_MAX);
     if (count <= 0)
-        return 0;
+        return count;
     cfg->policies = calloc((size_t)count, sizeof *cfg->policies);
     if (cfg->policies == NULL)
         return fail_at(c, line, "tezos: out of memory");
@@ -1064,17 +1073,9 @@ static int vault(struct ctx *c, vg_vault_config *vc, struct fy_node *n, int line
 static int vaults(struct ctx *c, struct fy_node *n, int line)
 {
     vg_config *cfg = c->cfg;
-    if (visit(c, &n, line) < 0)
-        return -1;
-    if (is_null(n))
-        return 0;
-    if (!fy_node_is_mapping(n))
-        return fail_at(c, line_or(n, line), "vaults: expected a mapping of vault names");
-    int count = fy_node_mapping_item_count(n);
-    if (count > VAULTS_MAX)
-        return fail_at(c, line, "vaults: more than %d vaults", VAULTS_MAX);
+    int count = section_entries(c, &n, line, "vaults", "vault names", "vaults", VAULTS_MAX);
     if (count <= 0)
-        return 0;
+        return count;
     cfg->vaults = calloc((size_t)count, sizeof *cfg->vaults);
     if (cfg->vaults == NULL)
         return fail_at(c, line, "vaults: out of memory");
