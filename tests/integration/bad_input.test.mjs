@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { test, summary, assert } from './lib/harness.mjs';
+import { test, assert, runMain } from './lib/harness.mjs';
 import * as T from './lib/tezos.mjs';
 import {
   vigilBin, mkTemp, freePort, writeSecretFile, writeConfig, startVigil, stopVigil, http, postSign,
@@ -199,14 +199,4 @@ async function main() {
   return tmp;
 }
 
-let ok = false;
-let tmp = null;
-try {
-  tmp = await main();
-} catch (e) {
-  await test('test driver', () => { throw e; });
-} finally {
-  ok = summary();
-}
-if (tmp && ok && process.env.VIGIL_KEEP_TMP !== '1') fs.rmSync(tmp, { recursive: true, force: true });
-process.exit(ok ? 0 : 1);
+await runMain(main);

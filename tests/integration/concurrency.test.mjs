@@ -25,7 +25,7 @@
 // Env: VIGIL_BIN, VIGIL_SHARED (unused), VIGIL_KEEP_TMP=1. Prints "N passed, N failed"; exit 1 on failure.
 import fs from 'node:fs';
 import path from 'node:path';
-import { test, summary, assert } from './lib/harness.mjs';
+import { test, assert, runMain } from './lib/harness.mjs';
 import * as T from './lib/tezos.mjs';
 import { vigilBin, mkTemp, freePort, writeSecretFile, writeConfig, startVigil, stopVigil } from './lib/vigil.mjs';
 import {
@@ -333,14 +333,4 @@ async function main() {
   return tmp;
 }
 
-let ok = false;
-let tmp = null;
-try {
-  tmp = await main();
-} catch (e) {
-  await test('test driver', () => { throw e; });
-} finally {
-  ok = summary();
-}
-if (tmp && ok && process.env.VIGIL_KEEP_TMP !== '1') fs.rmSync(tmp, { recursive: true, force: true });
-process.exit(ok ? 0 : 1);
+await runMain(main);

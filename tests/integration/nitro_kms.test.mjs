@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { test, assert, summary, skip } from './lib/harness.mjs';
+import { test, assert, skip, runMain } from './lib/harness.mjs';
 import { vigilBin, mkTemp, freePort, startVigil, stopVigil, http, postSign } from './lib/vigil.mjs';
 import * as T from './lib/tezos.mjs';
 import { KmsStandIn, makeTestTls } from './kms_standin.mjs';
@@ -326,15 +326,4 @@ async function main() {
   }
 }
 
-let ok = false;
-const t0 = Date.now();
-try {
-  await main();
-} catch (e) {
-  if (e && e.name === 'Skip') { console.log(`skipped: ${e.message}`); process.exit(77); }
-  await test('test driver', () => { throw e; });
-} finally {
-  ok = summary();
-  console.log(`(${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-}
-process.exit(ok ? 0 : 1);
+await runMain(main, { timed: true });

@@ -3,7 +3,7 @@
 // again. Skipped unless the test runs as root (as CI does).
 import fs from 'node:fs';
 import path from 'node:path';
-import { test, assert, summary, skip } from './lib/harness.mjs';
+import { test, assert, skip, runMain } from './lib/harness.mjs';
 import { mkTemp, freePort, startVigil, stopVigil, writeSecretFile, writeConfig, postSign } from './lib/vigil.mjs';
 import * as T from './lib/tezos.mjs';
 
@@ -42,13 +42,4 @@ async function main() {
   }
 }
 
-let ok = false;
-try {
-  await main();
-} catch (e) {
-  if (e && e.name === 'Skip') { console.log(`skipped: ${e.message}`); process.exit(77); }
-  await test('test driver', () => { throw e; });
-} finally {
-  ok = summary();
-}
-process.exit(ok ? 0 : 1);
+await runMain(main);

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import rsPkg from '@taquito/remote-signer';
-import { test, skip, summary, assert } from './lib/harness.mjs';
+import { test, skip, assert, runMain } from './lib/harness.mjs';
 import * as T from './lib/tezos.mjs';
 import {
   vigilBin, sharedDir, mkTemp, freePort, portIsFree, writeSecretFile, writeConfig, startVigil, stopVigil,
@@ -598,12 +598,4 @@ async function devDefault() {
   }
 }
 
-let ok = false;
-try {
-  await main();
-} catch (e) {
-  await test('test driver', () => { throw e; });
-} finally {
-  ok = summary();
-}
-process.exit(ok ? 0 : 1);
+await runMain(main);

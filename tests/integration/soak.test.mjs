@@ -34,7 +34,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { test, summary, assert } from './lib/harness.mjs';
+import { test, assert, runMain } from './lib/harness.mjs';
 import * as T from './lib/tezos.mjs';
 import { vigilBin, mkTemp, freePort, writeSecretFile, writeConfig, startVigil, stopVigil } from './lib/vigil.mjs';
 import {
@@ -414,14 +414,4 @@ async function main() {
   return tmp;
 }
 
-let ok = false;
-let tmp = null;
-try {
-  tmp = await main();
-} catch (e) {
-  await test('test driver', () => { throw e; });
-} finally {
-  ok = summary();
-}
-if (tmp && ok && process.env.VIGIL_KEEP_TMP !== '1') fs.rmSync(tmp, { recursive: true, force: true });
-process.exit(ok ? 0 : 1);
+await runMain(main);

@@ -1,5 +1,6 @@
 // A tiny sequential test harness: named sub-tests, skips, a final "N passed, N failed" line.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 
 export { assert };
 
@@ -48,3 +49,24 @@ export function summary() {
 }
 
 export function counts() { return { ...results }; }
+
+// Runs a test file's main(): a crash of the driver counts as a failed test, a Skip thrown outside
+// any test skips the whole file (exit 77, ctest's "skipped"), the summary line always ends the
+// output. If main returns a temp directory it is removed when everything passed (unless
+// VIGIL_KEEP_TMP=1). Exits the process.
+export async function runMain(main, { timed = false } = {}) {
+  const t0 = Date.now();
+  let ok = false;
+  let tmp = null;
+  try {
+    tmp = await main();
+  } catch (e) {
+    if (e instanceof Skip) { console.log(`skipped: ${e.message}`); process.exit(77); }
+    await test('test driver', () => { throw e; });
+  } finally {
+    ok = summary();
+    if (timed) console.log(`(${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  }
+  if (typeof tmp === 'string' && ok && process.env.VIGIL_KEEP_TMP !== '1') fs.rmSync(tmp, { recursive: true, force: true });
+  process.exit(ok ? 0 : 1);
+}
